@@ -1,0 +1,47 @@
+"""keras-zoo: a Keras 3 model zoo whose every part comes from plugins.
+
+Importing ``zoo`` is light: the contract, specs and registry need no TensorFlow. The training,
+export and model-building functions import it when first called.
+"""
+
+from zoo.errors import ZooError
+from zoo.hookspecs import CONTRACT_VERSION, hookimpl
+from zoo.registry import ZooPluginWarning, registry, reload_plugins
+from zoo.specs import Backbone, Component, Head, Model
+
+__all__ = [
+    "CONTRACT_VERSION", "Backbone", "Component", "Head", "Model", "ZooError",
+    "ZooPluginWarning", "hookimpl", "registry", "reload_plugins", "list", "get", "spec",
+    # heavy, imported on first use:
+    "create_backbone", "load_model",
+]
+
+
+def list(kind=None, pattern=None):  # noqa: A001 - zoo.list mirrors timm.list_models
+    """Specs of installed components: ``zoo.list("backbone", "efficientnet*")``."""
+    return registry().list(kind, pattern)
+
+
+def get(kind, name):
+    """The class or builder behind a component: ``zoo.get("layer", "se_block")(ratio=8)``."""
+    return registry().get(kind, name)
+
+
+def spec(kind, name):
+    """The spec (name, target, summary, fields) of a component, without importing it."""
+    return registry().spec(kind, name)
+
+
+# Public names that live in modules importing TensorFlow; resolved on first attribute access.
+_LAZY = {
+    "create_backbone": "zoo.backbones_build",
+    "load_model": "zoo.saving",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -1,0 +1,51 @@
+"""Atomic file writes: a temporary name beside the target, then ``os.replace``.
+
+An interrupted write never leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path beside ``target``; on success move it into place.
+
+    Works for files and for directories (a SavedModel): whatever the body writes at the yielded
+    path replaces ``target`` only if the body finishes. ``suffix`` keeps extensions some writers
+    insist on (Keras wants ``.keras``).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = tmp_dir / (target.name + suffix if suffix and not target.name.endswith(suffix)
+                     else target.name)
+    try:
+        yield tmp
+        if target.is_dir() and not target.is_symlink():
+            # os.replace cannot swap a non-empty directory: move the old one aside first.
+            old = tmp_dir / ".old"
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def write_text(target: str | os.PathLike, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_json(target: str | os.PathLike, value) -> Path:
+    return write_text(target, json.dumps(value, indent=2, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    return json.loads(Path(path).read_text(encoding="utf-8"))

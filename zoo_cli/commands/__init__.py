@@ -1,0 +1,1 @@
+"""Built-in ``zoo`` commands, one module per area; each module lists its commands in COMMANDS."""

@@ -1,0 +1,82 @@
+"""``zoo list``, ``zoo info`` and ``zoo completion``: what is installed, without TensorFlow."""
+
+from __future__ import annotations
+
+import click
+
+import zoo
+from zoo.registry import KINDS, normalize_kind, plural
+from zoo_cli.completion import component_names
+from zoo_cli.output import echo_json, echo_table
+
+KIND_CHOICES = [k for kind in KINDS for k in (kind, plural(kind))]
+
+
+def _row(spec) -> dict:
+    return {"name": spec.name, "kind": spec.kind, "plugin": spec.plugin, "summary": spec.summary,
+            "aliases": list(spec.aliases), "target": spec.target}
+
+
+@click.command("list")
+@click.argument("kind", required=False, type=click.Choice(KIND_CHOICES, case_sensitive=False))
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of components.")
+def list_command(kind, pattern, as_json):
+    """List installed components, optionally one KIND and names matching PATTERN.
+
+    \b
+    zoo list
+    zoo list backbones 'efficientnet*'
+    """
+    specs = zoo.list(kind, pattern)
+    if as_json:
+        echo_json([_row(s) for s in specs])
+        return
+    if not specs:
+        what = plural(normalize_kind(kind)) if kind else "components"
+        click.echo(f"No {what} match {pattern!r}." if pattern else f"No {what} installed.")
+        return
+    for k in KINDS:
+        group = [s for s in specs if s.kind == k]
+        if not group:
+            continue
+        click.secho(f"{plural(k)} ({len(group)})", bold=True)
+        echo_table([[s.name, s.plugin, s.summary + (f" (alias: {', '.join(s.aliases)})"
+                                                    if s.aliases else "")] for s in group],
+                   indent=2)
+
+
+@click.command("info")
+@click.argument("name", shell_complete=component_names(None))
+@click.option("--json", "as_json", is_flag=True, help="Print the spec(s) as JSON.")
+def info_command(name, as_json):
+    """Show everything known about a component NAME (any kind)."""
+    specs = zoo.registry().find(name)
+    if as_json:
+        echo_json([s.to_dict() for s in specs] if len(specs) > 1 else specs[0].to_dict())
+        return
+    for spec in specs:
+        click.secho(f"{spec.name} ({spec.kind}, from {spec.plugin})", bold=True)
+        for key, value in spec.to_dict().items():
+            if key in ("name", "kind", "plugin") or value in ("", [], {}, None):
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ", ".join(map(str, value))
+            elif isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            click.echo(f"  {key:13s} {value}")
+
+
+@click.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_command(shell):
+    """Print the shell completion script: eval "$(zoo completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    from zoo_cli.main import cli
+
+    completer = get_completion_class(shell)(cli, {}, "zoo", "_ZOO_COMPLETE")
+    click.echo(completer.source())
+
+
+COMMANDS = [list_command, info_command, completion_command]
