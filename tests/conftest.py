@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def http_dir(tmp_path):
-    """Serve a fresh directory on 127.0.0.1; yields (directory, base URL, list of paths requested)."""
+    """Serve a fresh directory on 127.0.0.1; yields (directory, base URL, paths requested)."""
     root = tmp_path / "served"
     root.mkdir()
     requested = []
@@ -49,3 +49,61 @@ def zoo_caches(tmp_path, monkeypatch):
     for name, path in homes.items():
         monkeypatch.setenv(name, str(path))
     return homes
+
+
+# --- Test plugin distributions (tests/fixtures/zoo-*), really installed once per session. ---
+
+FIXTURE_PLUGINS = ("zoo-acme", "zoo-broken", "zoo-clash", "zoo-faulty", "zoo-future", "zoo-misspelt")
+
+
+def _pip_install_target(target, *sources):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), *map(str, sources)],
+                   check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory):
+    """A directory holding the installed test plugins; put it on PYTHONPATH to load them."""
+    import shutil
+    from pathlib import Path
+
+    sources = tmp_path_factory.mktemp("plugin-src")  # pip builds in-tree; keep tests/ clean
+    for dist in FIXTURE_PLUGINS:
+        shutil.copytree(Path(__file__).parent / "fixtures" / dist, sources / dist)
+    target = tmp_path_factory.mktemp("plugin-site")
+    _pip_install_target(target, *(sources / dist for dist in FIXTURE_PLUGINS))
+    return target
+
+
+@pytest.fixture(scope="session")
+def pip_install_target():
+    """``pip_install_target(dir, *paths)``: a real pip install that leaves .venv alone."""
+    return _pip_install_target
+
+
+@pytest.fixture(scope="session")
+def run_zoo(plugin_site):
+    """Run ``python -m zoo ARGS`` (or ``python -c CODE``) in a fresh process with the test plugins.
+
+    ``plugins`` is the ZOO_LOAD_PLUGINS allow-list (default: every test plugin, so plugins
+    installed in .venv don't change the results); ``env`` adds variables; ``path`` adds
+    directories in front of the plugin site.
+    """
+    import os
+    import subprocess
+    import sys
+
+    def run(*args, plugins=FIXTURE_PLUGINS, env=None, path=(), code=None, timeout=120):
+        environ = {k: v for k, v in os.environ.items()
+                   if k not in ("ZOO_LOAD_PLUGINS", "ZOO_DISABLE_PLUGINS")}
+        environ.update(PYTHONPATH=os.pathsep.join(map(str, [*path, plugin_site])),
+                       ZOO_LOAD_PLUGINS=",".join(plugins), TF_CPP_MIN_LOG_LEVEL="3")
+        environ.update(env or {})
+        command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "zoo", *args]
+        return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
+
+    return run

@@ -69,7 +69,10 @@ def _name_set(value: str | None) -> set[str] | None:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: the exception's type and first line (a ZooError's message says enough alone)."""
     text = str(exc).strip().splitlines()
+    if isinstance(exc, ZooError) and text:
+        return text[0]
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
@@ -99,7 +102,8 @@ def _check_hook_names(module) -> None:
 
 def _entry_points():
     """(distribution name, version, requirements, entry point) for every ``zoo`` entry point."""
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in sorted(found, key=lambda ep: (normalize(ep.dist.name if ep.dist else ep.name), ep.name)):
         dist = ep.dist
         name = dist.metadata["Name"] if dist is not None else ep.name
         version = dist.version if dist is not None else "?"

@@ -34,7 +34,10 @@ def normalize_kind(kind: str) -> str:
     key = kind.lower().strip()
     key = {plural(k): k for k in KINDS}.get(key, key)
     if key not in KINDS:
-        raise ZooError(f"unknown kind {kind!r}; kinds are: {', '.join(plural(k) for k in KINDS)}")
+        close = difflib.get_close_matches(key, [*KINDS, *map(plural, KINDS)], n=1)
+        hint = f"did you mean {plural(normalize_kind(close[0]))!r}? " if close else ""
+        raise ZooError(f"unknown kind {kind!r}; {hint}kinds are: "
+                       f"{', '.join(plural(k) for k in KINDS)}")
     return key
 
 
@@ -141,6 +144,9 @@ def registry() -> Registry:
 
 def reload_plugins() -> Registry:
     """Forget the loaded plugins and load again (after installing one, or changing env vars)."""
+    import importlib
+
     global _registry
     _registry = None
+    importlib.invalidate_caches()  # a package pip just wrote must be importable
     return registry()

@@ -1,4 +1,4 @@
-"""Shell completion of component names (click calls these while completing)."""
+"""Shell completion of kinds and component names (click calls these while completing)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,29 @@ import warnings
 from click.shell_completion import CompletionItem
 
 
+def kind_names(ctx, param, incomplete):
+    """Complete a KIND argument: ``backbones``, ``heads``, ..."""
+    from zoo.registry import KINDS, plural
+
+    return [CompletionItem(plural(k)) for k in KINDS if plural(k).startswith(incomplete)]
+
+
 def component_names(kind: str | None):
-    """A click ``shell_complete`` callback offering installed names of ``kind`` (or all)."""
+    """A click ``shell_complete`` callback offering installed names of ``kind``.
+
+    With ``kind=None`` it uses the command's KIND argument when one was given, else every kind.
+    """
 
     def complete(ctx, param, incomplete):
         import zoo
+        from zoo.errors import ZooError
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            specs = zoo.registry().list(kind)
+            try:
+                specs = zoo.registry().list(kind or ctx.params.get("kind"))
+            except ZooError:  # a mistyped KIND earlier on the line: offer nothing
+                return []
         names = sorted({n for s in specs for n in (s.name, *s.aliases)})
         return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 

@@ -2,7 +2,8 @@
 
 Built-in commands live in ``zoo_cli.commands``; each module there exposes ``COMMANDS``. Plugin
 commands are added through the ``zoo_commands(cli)`` hook the first time a command is looked up,
-after ``--no-plugin`` has been applied.
+after ``--no-plugin`` has been applied. Every user error (a ``ZooError`` or a usage mistake) is
+one ``Error:`` line on stderr.
 """
 
 from __future__ import annotations
@@ -20,19 +21,26 @@ from zoo.errors import ZooError
 COMMAND_MODULES = ("catalog", "plugins")
 
 
+def _error_line(message: str, exit_code: int):
+    """The one way the CLI reports a user's mistake: one red ``Error:`` line, no traceback."""
+    click.secho(f"Error: {message}", fg="red", err=True)
+    sys.exit(exit_code)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return exc.format_message() + hint
+
+
 class ZooGroup(click.Group):
-    """Adds plugin commands lazily and turns ZooError into one ``Error:`` line, exit 1."""
+    """Adds plugin commands lazily and prints ZooError and usage errors as one ``Error:`` line."""
 
     _plugins_added = False
 
-    def _add_plugin_commands(self, ctx: click.Context) -> None:
+    def _add_plugin_commands(self) -> None:
         if self._plugins_added:
             return
         self._plugins_added = True
-        blocked = [n for n in (ctx.params.get("no_plugin") or ()) if n]
-        if blocked:
-            current = os.environ.get("ZOO_DISABLE_PLUGINS", "")
-            os.environ["ZOO_DISABLE_PLUGINS"] = ",".join(filter(None, [current, *blocked]))
         import zoo
         from zoo import plugins
 
@@ -44,27 +52,43 @@ class ZooGroup(click.Group):
             click.secho(f"zoo: warning: {line}", fg="yellow", err=True)
 
     def list_commands(self, ctx):
-        self._add_plugin_commands(ctx)
+        self._add_plugin_commands()
         return super().list_commands(ctx)
 
     def get_command(self, ctx, name):
-        self._add_plugin_commands(ctx)
+        self._add_plugin_commands()
         return super().get_command(ctx, name)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            _error_line(_usage_message(exc), exc.exit_code)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            ctx.exit(1)
+            _error_line(str(exc), 1)
+        except click.UsageError as exc:
+            _error_line(_usage_message(exc), exc.exit_code)
+
+
+def _disable_plugins(ctx, param, names):
+    """``--no-plugin NAME``: eager, so it applies before ``--help`` lists plugin commands."""
+    names = [n for n in names if n]
+    if names:
+        current = os.environ.get("ZOO_DISABLE_PLUGINS", "")
+        os.environ["ZOO_DISABLE_PLUGINS"] = ",".join(filter(None, [current, *names]))
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="keras-zoo", prog_name="zoo")
-@click.option("--no-plugin", multiple=True, metavar="NAME",
+@click.option("--no-plugin", multiple=True, metavar="NAME", is_eager=True, expose_value=False,
+              callback=_disable_plugins,
               help="Do not load this plugin distribution (repeatable); "
                    "like ZOO_DISABLE_PLUGINS=NAME,...")
-def cli(no_plugin):
+def cli():
     """keras-zoo: fine-tune, train, evaluate and export Keras models from plugins.
 
     \b

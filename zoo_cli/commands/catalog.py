@@ -6,10 +6,8 @@ import click
 
 import zoo
 from zoo.registry import KINDS, normalize_kind, plural
-from zoo_cli.completion import component_names
+from zoo_cli.completion import component_names, kind_names
 from zoo_cli.output import echo_json, echo_table
-
-KIND_CHOICES = [k for kind in KINDS for k in (kind, plural(kind))]
 
 
 def _row(spec) -> dict:
@@ -18,11 +16,14 @@ def _row(spec) -> dict:
 
 
 @click.command("list")
-@click.argument("kind", required=False, type=click.Choice(KIND_CHOICES, case_sensitive=False))
-@click.argument("pattern", required=False)
+@click.argument("kind", required=False, shell_complete=kind_names)
+@click.argument("pattern", required=False, shell_complete=component_names(None))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of components.")
 def list_command(kind, pattern, as_json):
     """List installed components, optionally one KIND and names matching PATTERN.
+
+    KIND is one of backbones, heads, models, layers, losses, initializers; PATTERN is a
+    shell-style wildcard matched against names and aliases.
 
     \b
     zoo list

@@ -1,0 +1,143 @@
+"""Loading real installed plugin distributions: failures are reported and skipped, never fatal."""
+
+import json
+
+import pytest
+
+from zoo.registry import KINDS
+
+#: Each broken test plugin and what its one warning line and its error must say.
+BROKEN = {
+    "zoo-broken": "ImportError: No module named 'acme_secret_sauce'",
+    "zoo-misspelt": "unknown hook zoo_layer (did you mean zoo_layers?)",
+    "zoo-future": "written for plugin contract [99]",
+    "zoo-faulty": "zoo_backbones raised RuntimeError: weights server unreachable",
+}
+FIXTURE_PLUGINS = ("zoo-acme", "zoo-clash", *BROKEN)
+
+
+def plugin_rows(run_zoo, *args, **kwargs):
+    result = run_zoo("plugins", "list", "--json", *args, **kwargs)
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def warnings_of(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("zoo: warning:")]
+
+
+@pytest.mark.parametrize("dist", sorted(BROKEN))
+def test_a_broken_plugin_is_reported_once_and_skipped(run_zoo, dist):
+    result = run_zoo("list", plugins=("zoo-acme", dist))
+    assert result.returncode == 0
+    assert "acme_tiny" in result.stdout  # the healthy plugin still loads
+    assert warnings_of(result) == [line for line in result.stderr.splitlines() if line]
+    (warning,) = warnings_of(result)
+    assert dist in warning and BROKEN[dist] in warning
+    assert "Traceback" not in result.stderr
+
+    row = plugin_rows(run_zoo, plugins=("zoo-acme", dist))[dist]
+    assert row["status"] == "failed" and BROKEN[dist] in row["error"]
+
+
+def test_all_plugins_at_once_keep_the_cli_working(run_zoo):
+    result = run_zoo("list")
+    assert result.returncode == 0, result.stderr
+    assert len(warnings_of(result)) == len(BROKEN) + 1  # + the clash
+    rows = plugin_rows(run_zoo)
+    assert {name: rows[name]["status"] for name in FIXTURE_PLUGINS} == {
+        "zoo-acme": "ok", "zoo-clash": "ok", **{name: "failed" for name in BROKEN}}
+    assert rows["zoo-acme"]["version"] == "1.2.3"
+    assert rows["zoo-acme"]["components"] == {kind: 1 for kind in (
+        "backbone", "head", "model", "layer", "loss", "initializer")}
+    assert rows["keras-zoo"]["status"] == "ok"
+
+
+def test_plugins_list_table_shows_versions_errors_and_requirements(run_zoo):
+    result = run_zoo("plugins", "list", "--requirements", plugins=("zoo-acme", "zoo-broken"))
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert "1.2.3" in lines["zoo-acme"] and "ok" in lines["zoo-acme"]
+    assert "failed" in lines["zoo-broken"] and "acme_secret_sauce" in lines["zoo-broken"]
+
+
+def test_a_name_clash_is_reported_and_the_bare_name_refused(run_zoo):
+    result = run_zoo("list", "layers", plugins=("zoo-acme", "zoo-clash"))
+    assert result.returncode == 0
+    (warning,) = warnings_of(result)
+    assert "zoo-acme" in warning and "zoo-clash" in warning and "'zoo-clash:acme_scale'" in warning
+    assert result.stdout.count("acme_scale") == 2  # both listed, neither shadowed
+
+    use = "import zoo; print(zoo.spec('layer', {!r}).summary)"
+    refused = run_zoo(code=use.format("acme_scale"), plugins=("zoo-acme", "zoo-clash"))
+    assert refused.returncode != 0
+    error = refused.stderr.strip().splitlines()[-1]
+    assert "zoo-acme" in error and "zoo-clash" in error and "zoo-acme:acme_scale" in error
+    picked = run_zoo(code=use.format("zoo-clash:acme_scale"), plugins=("zoo-acme", "zoo-clash"))
+    assert picked.stdout.strip() == "Clashing rescaling"
+
+    info = run_zoo("info", "acme_scale", "--json", plugins=("zoo-acme", "zoo-clash"))
+    assert {row["plugin"] for row in json.loads(info.stdout)} == {"zoo-acme", "zoo-clash"}
+
+
+def test_disable_and_allow_lists_take_distribution_names(run_zoo):
+    everything = {"ZOO_LOAD_PLUGINS": ""}  # empty: no allow-list
+    rows = plugin_rows(run_zoo, env={**everything, "ZOO_DISABLE_PLUGINS": "zoo_acme,ZOO-BROKEN"})
+    assert rows["zoo-acme"]["status"] == rows["zoo-broken"]["status"] == "disabled"
+    assert rows["zoo-clash"]["status"] == "ok"
+
+    rows = plugin_rows(run_zoo, plugins=("zoo-clash",))
+    assert rows["zoo-clash"]["status"] == "ok" and rows["zoo-acme"]["status"] == "disabled"
+    assert rows["keras-zoo"]["status"] == "ok"  # the built-in plugin ignores the allow-list
+
+    result = run_zoo("--no-plugin", "zoo-acme", "list", "--json", plugins=("zoo-acme",))
+    assert "acme_tiny" not in result.stdout and result.returncode == 0
+    assert "zoo-acme" not in result.stderr  # a disabled plugin is not a problem to warn about
+
+
+def test_a_plugin_command_appears_in_help_and_runs(run_zoo):
+    help_text = run_zoo("--help", plugins=("zoo-acme",)).stdout
+    assert "acme-hello" in help_text and "Greet from the acme plugin." in help_text
+    assert run_zoo("acme-hello", "tests", plugins=("zoo-acme",)).stdout == "hello tests from acme\n"
+    assert "acme-hello" not in run_zoo("--no-plugin", "zoo-acme", "--help",
+                                       plugins=("zoo-acme",)).stdout
+
+
+def test_in_process_loading_matches_the_cli(plugin_site, monkeypatch):
+    from zoo import plugins
+
+    monkeypatch.syspath_prepend(str(plugin_site))
+    loaded = plugins.load({"ZOO_LOAD_PLUGINS": "zoo-acme,zoo-broken"})
+    assert loaded.infos["zoo-broken"].status == "failed"
+    acme = [spec for spec in loaded.specs if spec.plugin == "zoo-acme"]
+    assert sorted(spec.kind for spec in acme) == sorted(KINDS)
+    assert loaded.manager.get_plugin("zoo-broken/zoo_broken") is None
+
+
+def test_scaffolded_plugin_installs_lists_and_passes_its_own_tests(run_zoo, tmp_path,
+                                                                    pip_install_target):
+    result = run_zoo("plugins", "new", "demo-kit", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    package = tmp_path / "zoo-demo-kit"
+    assert run_zoo("plugins", "new", "demo-kit", "--dir", str(tmp_path)).returncode == 1
+
+    site = tmp_path / "site"
+    pip_install_target(site, package)
+    listed = run_zoo("list", "--json", plugins=("zoo-demo-kit",), path=[site])
+    rows = [row for row in json.loads(listed.stdout) if row["plugin"] == "zoo-demo-kit"]
+    assert sorted(row["kind"] for row in rows) == sorted(KINDS)
+    own_tests = run_zoo("-q", "-p", "no:cacheprovider", str(package / "tests"),
+                        code="import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))",
+                        plugins=("zoo-demo-kit",), path=[site], env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert own_tests.returncode == 0, own_tests.stdout[-2000:]
+    assert "7 passed" in own_tests.stdout
+
+
+def test_scaffold_writes_only_the_kinds_asked_for(tmp_path):
+    from zoo.scaffold import new_plugin
+
+    root = new_plugin("zoo-Lite", tmp_path, "layers,loss")
+    hooks = (root / "zoo_lite" / "plugin.py").read_text()
+    assert "def zoo_layers" in hooks and "def zoo_losses" in hooks and "zoo_backbones" not in hooks
+    assert "import keras" not in hooks and "ZOO_CONTRACT = 1" in hooks
+    assert 'lite = "zoo_lite.plugin"' in (root / "pyproject.toml").read_text()
