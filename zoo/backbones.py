@@ -1,4 +1,4 @@
-"""The built-in plugin: keras.applications backbones, registered through the same hook as any plugin.
+"""The built-in plugin: keras.applications backbones, registered through the same hooks as any.
 
 This module must stay light (no TensorFlow): it is imported whenever plugins are listed. Each
 backbone's target is ``zoo.applications:<keras.applications constructor>``; the weights are the
@@ -21,7 +21,8 @@ def _imagenet(path: str, file_hash: str | None, filename: str | None = None) -> 
     return WeightsFile(url, file_hash, algorithm, filename)
 
 
-# name, keras.applications constructor, family, input size, preprocess, title, imagenet file, aliases.
+# Rows: name, keras.applications constructor, family, input size, preprocess, title,
+# imagenet WeightsFile, aliases.
 # Preprocess modes follow each module's own preprocess_input: "caffe" (ResNet v1, VGG), "tf"
 # (here "scale_-1_1"), "torch" (DenseNet), and "none" where the Keras model normalizes inside
 # (EfficientNet, EfficientNetV2, ConvNeXt, MobileNetV3 with include_preprocessing).
@@ -43,19 +44,30 @@ def _resnets():
 
 
 def _efficientnets():
-    v1 = {"b0": (224, "50bc09e76180e00e4465e1a485ddc09d"), "b1": (240, "74c4e6b3e1f6a1eea24c589628592432"),
-          "b2": (260, "111f8e2ac8aa800a7a99e3239f7bfb39"), "b3": (300, "af6d107764bb5b1abb91932881670226"),
-          "b4": (380, "ebc24e6d6c33eaebbd558eafbeedf1ba"), "b5": (456, "38879255a25d3c92d5e44e04ae6cec6f"),
-          "b6": (528, "9ecce42647a20130c1f39a5d4cb75743"), "b7": (600, "cbcfe4450ddf6f3ad90b1b398090fe4a")}
+    v1 = {
+        "b0": (224, "50bc09e76180e00e4465e1a485ddc09d"),
+        "b1": (240, "74c4e6b3e1f6a1eea24c589628592432"),
+        "b2": (260, "111f8e2ac8aa800a7a99e3239f7bfb39"),
+        "b3": (300, "af6d107764bb5b1abb91932881670226"),
+        "b4": (380, "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+        "b5": (456, "38879255a25d3c92d5e44e04ae6cec6f"),
+        "b6": (528, "9ecce42647a20130c1f39a5d4cb75743"),
+        "b7": (600, "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+    }
     for variant, (size, file_hash) in v1.items():
         yield (f"efficientnet_{variant}", f"EfficientNet{variant.upper()}", "efficientnet", size,
                "none", f"EfficientNet-{variant.upper()}",
                _imagenet(f"https://storage.googleapis.com/keras-applications/efficientnet{variant}"
                          f"_notop.h5", file_hash), ("efficientnet",) if variant == "b0" else ())
-    v2 = {"b0": (224, "893217f2bb855e2983157299931e43ff"), "b1": (240, "0e80663031ca32d657f9caa404b6ec37"),
-          "b2": (260, "1dfe2e7a5d45b6632553a8961ea609eb"), "b3": (300, "f6abf7b5849ac99a89b50dd3fd532856"),
-          "s": (384, "af0682fb74e8c54910f2d4393339c070"), "m": (480, "1b8dc055df72dde80d614482840fe342"),
-          "l": (480, "b0b66b5c863aef5b46e8608fe1711615")}
+    v2 = {
+        "b0": (224, "893217f2bb855e2983157299931e43ff"),
+        "b1": (240, "0e80663031ca32d657f9caa404b6ec37"),
+        "b2": (260, "1dfe2e7a5d45b6632553a8961ea609eb"),
+        "b3": (300, "f6abf7b5849ac99a89b50dd3fd532856"),
+        "s": (384, "af0682fb74e8c54910f2d4393339c070"),
+        "m": (480, "1b8dc055df72dde80d614482840fe342"),
+        "l": (480, "b0b66b5c863aef5b46e8608fe1711615"),
+    }
     for variant, (size, file_hash) in v2.items():
         yield (f"efficientnet_v2_{variant}", f"EfficientNetV2{variant.upper()}", "efficientnet_v2",
                size, "none", f"EfficientNetV2-{variant.upper()}",
@@ -71,14 +83,16 @@ def _convnexts():
     for size, file_hash in hashes.items():
         keras_size = "XLarge" if size == "xlarge" else size.capitalize()
         yield (f"convnext_{size}", f"ConvNeXt{keras_size}", "convnext", 224, "none",
-               f"ConvNeXt-{keras_size}", _imagenet(f"convnext/convnext_{size}_notop.h5", file_hash), ())
+               f"ConvNeXt-{keras_size}",
+               _imagenet(f"convnext/convnext_{size}_notop.h5", file_hash), ())
 
 
 def _densenets():
     hashes = {"121": "30ee3e1110167f948a6b9946edeeb738", "169": "b8c4d4c20dd625c148057b9ff1c1176b",
               "201": "c13680b51ded0fb44dff2d8f86ac8bb1"}
     for depth, file_hash in hashes.items():
-        yield (f"densenet{depth}", f"DenseNet{depth}", "densenet", 224, "torch", f"DenseNet-{depth}",
+        yield (f"densenet{depth}", f"DenseNet{depth}", "densenet", 224, "torch",
+               f"DenseNet-{depth}",
                _imagenet(f"densenet/densenet{depth}_weights_tf_dim_ordering_tf_kernels_notop.h5",
                          file_hash), ())
 
@@ -103,7 +117,8 @@ _SINGLES = [
                "bcbd6486424b2319ff4ef7d526e38f63"), ()),
     ("inception_resnet_v2", "InceptionResNetV2", "inception", 299, "scale_-1_1",
      "Inception-ResNet V2, min 75 px",
-     _imagenet("inception_resnet_v2/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+     _imagenet("inception_resnet_v2/"
+               "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
                "d19885ff4a710c122648d3b5c3b684e4"), ()),
     # Keras caches the NASNet files under names that differ from the URL's.
     ("nasnet_mobile", "NASNetMobile", "nasnet", 224, "scale_-1_1", "NASNet mobile",
@@ -140,7 +155,8 @@ def zoo_backbones():
     ]
     specs.append(zoo.Backbone(
         "tfhub", "zoo.tfhub:build",
-        summary="any TF Hub / SavedModel image feature extractor; pass --weights tfhub:HANDLE-or-DIR",
+        summary="any TF Hub / SavedModel image feature extractor; "
+                "pass --weights tfhub:HANDLE-or-DIR",
         input_size=224, weights=("tfhub",), preprocess="scale_0_1", family="tfhub"))
     return specs
 
@@ -149,7 +165,7 @@ def zoo_backbones():
 def zoo_layers():
     return [
         zoo.Component("preprocess", "zoo.layers:Preprocess",
-                      summary="raw RGB 0-255 to a backbone's input range (caffe, torch, scale_...)"),
+                      summary="raw RGB 0-255 to a backbone's input range (caffe, torch, ...)"),
         zoo.Component("hub_features", "zoo.layers:HubFeatures",
-                      summary="a TF Hub / SavedModel feature extractor as a trainable Keras 3 layer"),
+                      summary="a TF Hub / SavedModel feature extractor as a trainable layer"),
     ]

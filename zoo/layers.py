@@ -69,26 +69,26 @@ class HubFeatures(keras.layers.Layer):
     SavedModel with ``tf.saved_model.load``, calls its ``__call__`` (or its ``serving_default``
     signature), and tracks the variables those functions use as Keras weights that wrap the very
     same ``tf.Variable`` objects, so fine-tuning updates the SavedModel's variables and saving the
-    Keras model saves the fine-tuned values. The config holds the local SavedModel ``path``: a
+    Keras model saves the fine-tuned values. The config holds the local ``saved_model_path``: a
     saved model reloads only where that directory exists (the zoo cache keeps it).
 
     ``output_key`` picks one output when the SavedModel returns a dict of several.
     """
 
-    def __init__(self, path: str, output_key: str | None = None, **kwargs):
+    def __init__(self, saved_model_path: str, output_key: str | None = None, **kwargs):
         kwargs.setdefault("trainable", True)
         # SavedModels take float32 images whatever the mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         import tensorflow as tf
 
-        self.path = str(path)
+        self.saved_model_path = str(saved_model_path)
         self.output_key = output_key
         try:
-            self._saved_model = tf.saved_model.load(self.path)
+            self._saved_model = tf.saved_model.load(self.saved_model_path)
         except (OSError, ValueError, tf.errors.OpError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ZooError(f"cannot load the SavedModel in {self.path}: {first}") from None
+            raise ZooError(f"cannot load the SavedModel in {saved_model_path}: {first}") from None
         self._signature_input = None
         if callable(self._saved_model):
             self._function = self._saved_model.__call__
@@ -96,7 +96,7 @@ class HubFeatures(keras.layers.Layer):
             self._function = self._saved_model.signatures["serving_default"]
             self._signature_input = next(iter(self._function.structured_input_signature[1]))
         else:
-            raise ZooError(f"the SavedModel in {self.path} has neither __call__ nor a "
+            raise ZooError(f"the SavedModel in {self.saved_model_path} has neither __call__ nor a "
                            f"serving_default signature; it is not an image feature extractor")
         self.hub_variables = [
             keras.Variable(v, trainable=v.trainable, dtype=v.dtype, shape=v.shape,
@@ -114,8 +114,8 @@ class HubFeatures(keras.layers.Layer):
             features = self._invoke(probe, training=False)
         except (TypeError, ValueError, tf.errors.OpError) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise ZooError(f"the SavedModel in {self.path} does not take images of shape "
-                           f"{tuple(input_shape[1:])}: {first}") from None
+            raise ZooError(f"the SavedModel in {self.saved_model_path} does not take images of "
+                           f"shape {tuple(input_shape[1:])}: {first}") from None
         self._feature_shape = tuple(features.shape[1:])
 
     def _invoke(self, images, training):
@@ -135,15 +135,15 @@ class HubFeatures(keras.layers.Layer):
             return outputs
         if self.output_key is not None:
             if self.output_key not in outputs:
-                raise ZooError(f"the SavedModel in {self.path} has no output {self.output_key!r}; "
-                               f"it has {', '.join(sorted(outputs))}")
+                raise ZooError(f"the SavedModel in {self.saved_model_path} has no output "
+                               f"{self.output_key!r}; it has {', '.join(sorted(outputs))}")
             return outputs[self.output_key]
         if len(outputs) == 1:
             return next(iter(outputs.values()))
         if "default" in outputs:
             return outputs["default"]
-        raise ZooError(f"the SavedModel in {self.path} returns {', '.join(sorted(outputs))}; "
-                       f"pick one with output_key")
+        raise ZooError(f"the SavedModel in {self.saved_model_path} returns "
+                       f"{', '.join(sorted(outputs))}; pick one with output_key")
 
     def call(self, inputs, training=False):
         return self._invoke(ops.cast(inputs, "float32"), training)
@@ -152,7 +152,8 @@ class HubFeatures(keras.layers.Layer):
         return (input_shape[0], *self._feature_shape)
 
     def get_config(self):
-        return {**super().get_config(), "path": self.path, "output_key": self.output_key}
+        return {**super().get_config(), "saved_model_path": self.saved_model_path,
+                "output_key": self.output_key}
 
 
 def _variables_used_by(function) -> list:

@@ -108,7 +108,7 @@ def saved_model_dir(path: Path, what: str) -> Path:
 
 
 def build(input_shape, weights):
-    """The ``tfhub`` backbone: the SavedModel at ``weights`` (a local directory) as a Keras model."""
+    """The ``tfhub`` backbone: the SavedModel in ``weights`` (a local directory) as a model."""
     if weights is None:
         raise ZooError("the tfhub backbone needs a model: --weights tfhub:HANDLE-or-DIR")
     import keras
