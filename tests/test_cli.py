@@ -1,0 +1,94 @@
+"""The catalog and plugins commands, run as a user runs them: ``python -m zoo`` in a fresh process."""
+
+import json
+
+import pytest
+
+ACME = ("zoo-acme",)
+
+
+def test_list_filters_by_kind_and_wildcard(run_zoo):
+    result = run_zoo("list", "backbones", "mob*", plugins=ACME)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert "mobilenet_v2" in names and "acme_tiny" in names  # acme_tiny matches by its alias
+    assert all(n.startswith("mob") or n == "acme_tiny" for n in names)
+    assert result.stdout.startswith(f"backbones ({len(names)})")
+
+    none = run_zoo("list", "losses", "zzz*", plugins=ACME)
+    assert (none.returncode, none.stdout) == (0, "No losses match 'zzz*'.\n")
+
+
+def test_list_json_rows_carry_name_kind_plugin_summary(run_zoo):
+    rows = json.loads(run_zoo("list", "--json", plugins=ACME).stdout)
+    acme = {row["kind"]: row for row in rows if row["plugin"] == "zoo-acme"}
+    assert set(acme) == {"backbone", "head", "model", "layer", "loss", "initializer"}
+    assert acme["layer"] == {"name": "acme_scale", "kind": "layer", "plugin": "zoo-acme",
+                             "summary": "Multiplies by one learned scalar",
+                             "aliases": ["acme_mul"], "target": "zoo_acme.parts:Scale"}
+    assert any(row["plugin"] == "keras-zoo" and row["kind"] == "backbone" for row in rows)
+
+
+def test_info_shows_every_spec_field(run_zoo):
+    text = run_zoo("info", "mobile_acme", plugins=ACME).stdout
+    assert text.splitlines()[0] == "acme_tiny (backbone, from zoo-acme)"
+    assert "input_size    32" in text and "preprocess    scale_0_1" in text
+    spec = json.loads(run_zoo("info", "acme_tiny", "--json", plugins=ACME).stdout)
+    assert (spec["target"], spec["weights"], spec["aliases"]) == (
+        "zoo_acme.parts:build_tiny", ["none"], ["mobile_acme"])
+    assert json.loads(run_zoo("info", "acme_mlp", "--json", plugins=ACME).stdout)["task"] == \
+        "image_classification"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("info", "acme_tny"), "Error: no component named 'acme_tny'; did you mean 'acme_tiny'"),
+    (("list", "backbon"), "Error: unknown kind 'backbon'; did you mean 'backbones'?"),
+    (("list", "gadgets"), "Error: unknown kind 'gadgets'; kinds are: backbones, heads,"),
+    (("info",), "Error: Missing argument 'NAME'. (see 'zoo info --help')"),
+    (("lst",), "Error: No such command 'lst'. Did you mean 'list'?"),
+    (("--bogus", "list"), "Error: No such option '--bogus'."),
+    (("plugins", "new", "9lives"), "Error: plugin name '9lives' must start with a letter"),
+    (("plugins", "new", "x", "--kinds", "gizmo"), "Error: unknown kind 'gizmo'"),
+])
+def test_every_error_is_one_line_without_traceback(run_zoo, args, message):
+    result = run_zoo(*args, plugins=ACME)
+    assert result.returncode in (1, 2)
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]
+    assert result.stderr.startswith(message), result.stderr
+
+
+def test_shell_completion_offers_kinds_and_names(run_zoo):
+    def complete(*words):
+        env = {"_ZOO_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(("zoo", *words)),
+               "COMP_CWORD": str(len(words))}
+        result = run_zoo(plugins=ACME, env=env)
+        assert result.returncode == 0, result.stderr
+        return [line.split(",", 1)[1] for line in result.stdout.splitlines()]
+
+    assert complete("list", "ba") == ["backbones"]
+    assert complete("list", "heads", "") == ["acme_head"]
+    assert complete("info", "acme_") == ["acme_head", "acme_init", "acme_loss", "acme_mlp",
+                                         "acme_mul", "acme_scale", "acme_tiny"]
+    assert "acme-hello" in complete("ac")
+    assert "complete -o nosort -F _zoo_completion zoo" in run_zoo("completion", "bash").stdout
+
+
+def test_listing_imports_neither_tensorflow_nor_keras(run_zoo):
+    # `python -X importtime -m zoo list` (PYTHONPROFILEIMPORTTIME=1 is -X importtime), then a look
+    # at sys.modules too: importtime does not report modules loaded by importlib.import_module.
+    code = ("import runpy, sys\nsys.argv = ['zoo', 'list']\ntry:\n"
+            "    runpy.run_module('zoo', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('MODULES', *sorted(sys.modules), file=sys.stderr)")
+    result = run_zoo(code=code, plugins=ACME, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "acme_tiny" in result.stdout, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    loaded = set(result.stderr.splitlines()[-1].split()[1:])
+    assert {"zoo_acme.plugin", "zoo.backbones", "zoo_cli.main"} <= loaded
+    heavy = sorted(m for m in imported | loaded if m.split(".")[0] in ("tensorflow", "keras"))
+    assert heavy == []
+
+
+def test_version_and_help(run_zoo):
+    assert run_zoo("--version").stdout.startswith("zoo, version ")
+    assert "fine-tune" in run_zoo("-h").stdout
