@@ -125,6 +125,6 @@ def test_tfhub_errors_are_one_line(tmp_path, zoo_caches, closed_port):
         tfhub.resolve(str(tmp_path))
     with pytest.raises(zoo.ZooError, match="neither a SavedModel directory"):
         tfhub.resolve("not-a-handle")
-    assert tfhub._archive_url("google/imagenet/mobilenet_v2_100_224/feature_vector/5") == (
-        "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
-        "?tf-hub-format=compressed")
+    url = tfhub.model_url("google/imagenet/mobilenet_v2_100_224/feature_vector/5")
+    assert url == "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+    assert tfhub._archive_url(url) == url + "?tf-hub-format=compressed"

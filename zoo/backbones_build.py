@@ -32,9 +32,9 @@ def create_backbone(name: str | Backbone, weights: str | None = "none",
     build = spec.load()
     try:
         backbone = build(shape, weights_path)
-    except ValueError as exc:
-        # keras.applications reject sizes they cannot take (under 32 px, or 75 for Inception)
-        # and weight files that do not fit; say which backbone, shape and weights.
+    except (ValueError, OSError) as exc:
+        # keras.applications reject sizes they cannot take (under 32 px, or 75 for Inception),
+        # and weight files that do not fit or do not open; say which backbone, shape, weights.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ZooError(f"backbone {spec.name!r} cannot be built for input_shape {shape} with "
                        f"weights {weights!r}: {first}") from None

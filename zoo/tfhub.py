@@ -36,7 +36,8 @@ def resolve(handle: str) -> str:
     local = Path(handle).expanduser()
     if local.is_dir():
         return str(saved_model_dir(local.resolve(), what=handle))
-    url = None if local.is_file() else _archive_url(handle)
+    url = None if local.is_file() else model_url(handle)
+    # Named like tensorflow_hub names its cache entries: the sha1 of the model's URL.
     target = cache_dir() / hashlib.sha1((url or str(local.resolve())).encode("utf8")).hexdigest()
     if target.is_dir():
         return str(saved_model_dir(target, what=handle))
@@ -50,26 +51,31 @@ def resolve(handle: str) -> str:
         with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=".download-") as tmp:
             archive = Path(tmp) / "model.tar.gz"
             try:
-                download(url, archive, label=f"TF Hub model {handle}")
+                download(_archive_url(url), archive, label=f"TF Hub model {handle}")
             except NetworkError as exc:
-                raise ZooError(f"cannot download TF Hub model {handle} ({exc.reason}): fetch its "
-                               f".tar.gz another way and pass --weights tfhub:FILE.tar.gz or "
-                               f"tfhub:DIR, or use --weights none") from None
+                raise ZooError(f"cannot download TF Hub model {handle} ({exc.reason}): fetch "
+                               f"its .tar.gz another way and pass --weights tfhub:FILE.tar.gz "
+                               f"or tfhub:DIR, or train another backbone with --weights none"
+                               ) from None
             extract(archive, target)
     return str(saved_model_dir(target, what=handle))
 
 
-def _archive_url(handle: str) -> str | None:
-    """Where to fetch the compressed SavedModel for ``handle``; None if it names no remote model."""
+def model_url(handle: str) -> str | None:
+    """The URL a handle names (short ``owner/model/...`` handles live on tfhub.dev), or None."""
     if handle.startswith(("https://", "http://")):
-        if handle.split("?")[0].endswith(_ARCHIVE_SUFFIXES):
-            return handle
-        # tfhub.dev and Kaggle Models serve the tarball for this query (TF Hub's protocol).
-        return handle + ("&" if "?" in handle else "?") + "tf-hub-format=compressed"
-    parts = handle.strip("/").split("/")
-    if len(parts) >= 3 and not handle.startswith((".", "/", "~")):
-        return f"https://tfhub.dev/{handle.strip('/')}?tf-hub-format=compressed"
+        return handle
+    if len(handle.strip("/").split("/")) >= 3 and not handle.startswith((".", "/", "~")):
+        return f"https://tfhub.dev/{handle.strip('/')}"
     return None
+
+
+def _archive_url(url: str) -> str:
+    """Where the model's tarball is: the URL itself, or TF Hub's compressed-format query on it."""
+    if url.split("?")[0].endswith(_ARCHIVE_SUFFIXES):
+        return url
+    # tfhub.dev and Kaggle Models answer this query with the .tar.gz (TF Hub's protocol).
+    return url + ("&" if "?" in url else "?") + "tf-hub-format=compressed"
 
 
 def extract(archive: str | os.PathLike, target: Path) -> None:
