@@ -131,6 +131,10 @@ class Task:
     name: str = ""
     #: Task-specific options, merged over :data:`COMMON_OPTIONS`.
     OPTIONS: dict[str, Option] = {}
+    #: Where progress lines go (``train(log=...)`` sets it); a task reports through ``self.log``.
+    log: Callable[[str], None] = staticmethod(print)
+    #: A ``tf.distribute`` strategy to build and train under (None: the default device).
+    strategy: Any = None
 
     def __init__(self, model_name: str | None = None, **options):
         self.model_name = model_name
@@ -181,7 +185,7 @@ class Task:
         split, else a path or TaskData). Returns a JSON-ready dict with at least one metric."""
         raise NotImplementedError
 
-    def predict(self, run, inputs: Any) -> list:
+    def predict(self, run, inputs: Any, **options) -> list:
         """One JSON-ready result per input (e.g. ``{"path", "top": [[class, prob], ...]}``)."""
         raise NotImplementedError
 
@@ -206,21 +210,23 @@ class Task:
         Returns the :class:`zoo.runs.Run`. The model is saved atomically to model.keras with
         the best validation weights; metrics.json holds :meth:`evaluate` on held-out data.
         """
-        from zoo import train as loop
+        from zoo import plots
+        import zoo.train as loop
         from zoo.runs import Run
 
+        self.log = log
         opts = self.options
         run = Run.create(opts["out"], self.run_name(), resume=opts["resume"])
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
         data = self.load_data()
         self.write_config(run, data)
-        with loop.strategy_scope(getattr(self, "strategy", None)):
+        with loop.strategy_scope(self.strategy):
             model = self.build_model(data)
-        loop.fit(model, data, run, self.stages(model, data), seed=opts["seed"],
-                 patience=opts["patience"], resume=opts["resume"], log=log,
-                 strategy=getattr(self, "strategy", None))
+        summary = loop.fit(model, data, run, self.stages(model, data), patience=opts["patience"],
+                           resume=opts["resume"], log=log, strategy=self.strategy)
         loop.save_model(model, run.model_path)
-        metrics = self.evaluate(run, data)
+        plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
+        metrics = {**self.evaluate(run, data), "training": summary}
         run.write("metrics.json", metrics)
         return run
 

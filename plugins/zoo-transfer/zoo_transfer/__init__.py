@@ -1,0 +1,1 @@
+"""zoo-transfer: heads and losses for fine-tuning backbones (a keras-zoo plugin)."""

@@ -1,0 +1,112 @@
+"""The public Python functions behind ``zoo finetune / train / evaluate / predict``.
+
+Everything the CLI does goes through these::
+
+    import zoo
+    run = zoo.finetune("mobilenet_v2", "photos/", weights="none", image_size=32, epochs=8)
+    run.evaluate()                      # metrics on the run's held-out split
+    run.predict(["cat.jpg"], top_k=3)   # one dict per image
+    run.path                            # the run directory
+
+Options are the CLI's, with underscores (``fine_tune_lr=1e-4``); an unknown one raises a
+ZooError with a "did you mean".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from zoo.errors import ZooError
+from zoo.runs import Run
+
+
+class RunResult:
+    """A trained run: its directory, config and metrics, and evaluate/predict on its model."""
+
+    def __init__(self, run: Run | str | Path, log: Callable[[str], None] = print):
+        self.run = run if isinstance(run, Run) else Run.open(run)
+        self.log = log
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def config(self) -> dict:
+        return self.run.config
+
+    @property
+    def metrics(self) -> dict:
+        return self.run.read("metrics.json")
+
+    @property
+    def labels(self) -> list[str]:
+        return self.run.labels
+
+    def task(self):
+        task = self.run.task()
+        task.log = self.log
+        return task
+
+    def evaluate(self, data: str | Path | None = None) -> dict:
+        """Metrics on ``data`` (a folder), or on the run's held-out split when None."""
+        return self.task().evaluate(self.run, data)
+
+    def predict(self, paths, **options) -> list[dict]:
+        """Predictions for image files or folders (``top_k=K`` for the K best classes)."""
+        return self.task().predict(self.run, paths, **options)
+
+    def load_model(self):
+        return self.run.load_model()
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+def finetune(backbone: str, data: str | Path, log: Callable[[str], None] = print,
+             **options) -> RunResult:
+    """Fine-tune ``backbone`` on the class-per-folder images in ``data``; see ``zoo finetune``."""
+    from zoo.tasks.image_classification import ImageClassificationTask
+
+    task = ImageClassificationTask(backbone, data=str(data), **options)
+    return RunResult(task.train(log=log), log=log)
+
+
+def train(model_name: str, data: str | Path | None = None, log: Callable[[str], None] = print,
+          **options) -> RunResult:
+    """Train model ``model_name`` (a registered model) with the task its spec names."""
+    import zoo
+    from zoo.tasks import task_class
+
+    spec = zoo.spec("model", model_name)
+    if data is not None:
+        options["data"] = str(data)
+    task = task_class(spec.task)(spec.name, **options)
+    return RunResult(task.train(log=log), log=log)
+
+
+def open_run(path: str | Path, log: Callable[[str], None] = print) -> RunResult:
+    """An existing run directory as a :class:`RunResult`."""
+    return RunResult(Run.open(path), log=log)
+
+
+def evaluate(run: str | Path | RunResult, data: str | Path | None = None,
+             log: Callable[[str], None] = print) -> dict:
+    """Metrics of ``run``'s model on ``data`` (default: its held-out split)."""
+    return _as_result(run, log).evaluate(data)
+
+
+def predict(run: str | Path | RunResult, inputs, log: Callable[[str], None] = print,
+            **options) -> list[dict]:
+    """Predictions of ``run``'s model for image files or folders (``top_k=K``)."""
+    if not inputs:
+        raise ZooError("give at least one image file or folder to predict")
+    return _as_result(run, log).predict(inputs, **options)
+
+
+def _as_result(run, log) -> RunResult:
+    return run if isinstance(run, RunResult) else open_run(run, log=log)

@@ -1,0 +1,302 @@
+"""The training loop every task shares: seeds, stages, checkpoints, resume, early stopping.
+
+A task builds and compiles a model and splits its training into :class:`Stage` s (one for most
+tasks; two for transfer learning: head only, then the top of the backbone). :func:`fit` runs them
+with Keras' own ``model.fit`` and one callback, :class:`RunCheckpoint`, that after every epoch
+
+* appends the epoch to ``history.csv`` (one file across stages),
+* saves weights + optimizer state + stage + epoch under ``checkpoints/`` atomically, so
+  ``--resume`` after a SIGKILL continues from the last completed epoch,
+* keeps the best weights by the validation metric and stops early after ``patience`` epochs
+  without improvement; the best weights are restored when training ends.
+
+``strategy`` is a ``tf.distribute`` strategy (None: the default device). Build and compile the
+model inside :func:`strategy_scope` and Keras distributes ``fit`` over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io as _io
+import math
+import sys
+import types
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from zoo import io
+from zoo.errors import ZooError
+
+STATE = "state.json"
+
+
+@dataclass
+class Stage:
+    """One phase of training: ``epochs`` epochs after ``prepare(model)`` has run.
+
+    ``prepare`` changes what trains and recompiles (e.g. unfreeze the backbone at a lower
+    learning rate); it runs before the stage starts, and again when a resumed run re-enters it.
+    """
+
+    name: str
+    epochs: int
+    prepare: Callable | None = None
+    description: str = ""
+
+
+def setup(seed: int | None = 0, mixed_precision: str = "auto") -> str:
+    """Seed every RNG and set the global dtype policy; call before building the model.
+
+    ``mixed_precision``: ``auto`` is mixed_float16 on a GPU and float32 on CPU; ``on`` is
+    mixed_float16 on a GPU and mixed_bfloat16 on CPU; ``off`` is float32. Returns the policy.
+    """
+    import tensorflow as tf
+
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    policy = {"auto": "mixed_float16" if on_gpu else "float32",
+              "on": "mixed_float16" if on_gpu else "mixed_bfloat16",
+              "off": "float32"}[mixed_precision]
+    keras.mixed_precision.set_dtype_policy(policy)
+    return policy
+
+
+def strategy_scope(strategy=None):
+    """``strategy.scope()``, or a no-op for the default single device."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def warmup_cosine(peak_lr: float, total_steps: int, warmup_steps: int | None = None):
+    """Linear warm-up to ``peak_lr`` then cosine decay to 0 (a serializable Keras schedule)."""
+    total_steps = max(1, int(total_steps))
+    warmup = max(0, min(int(warmup_steps if warmup_steps is not None else total_steps // 10),
+                        total_steps - 1))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else peak_lr, decay_steps=total_steps - warmup,
+        warmup_target=peak_lr if warmup else None, warmup_steps=warmup)
+
+
+def make_optimizer(name: str, learning_rate):
+    """A Keras optimizer by name: adam, adamw, sgd (Nesterov momentum 0.9), rmsprop or any other
+    ``keras.optimizers`` name."""
+    if name.lower() == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    try:
+        optimizer_class = type(keras.optimizers.get(name.lower()))
+    except ValueError:
+        raise ZooError(f"unknown optimizer {name!r}; use adam, adamw, sgd, rmsprop or another "
+                       f"keras.optimizers name") from None
+    return optimizer_class(learning_rate=learning_rate)
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Per-epoch bookkeeping in the run directory (see the module doc).
+
+    ``state`` is the dict saved as ``checkpoints/state.json``, shared across stages;
+    ``epoch_offset`` is the number of epochs completed before this stage's epoch 0.
+    """
+
+    def __init__(self, run, state: dict, stage_index: int, stage: Stage, patience: int,
+                 epoch_offset: int):
+        super().__init__()
+        self.run, self.state = run, state
+        self.stage_index, self.stage = stage_index, stage
+        self.patience, self.epoch_offset = patience, epoch_offset
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        state = self.state
+        if state.get("monitor") is None:
+            state["monitor"] = next((m for m in ("val_accuracy", "val_loss", "loss") if m in logs),
+                                    None)
+        monitor = state["monitor"]
+        global_epoch = self.epoch_offset + epoch + 1
+        row = {"epoch": global_epoch, "stage": self.stage.name,
+               "lr": _current_lr(self.model.optimizer), **logs}
+        _append_history(self.run.path / "history.csv", row)
+
+        ckpt_dir = self.run.checkpoint_dir
+        value = logs.get(monitor)
+        improved = value is not None and (
+            state.get("best") is None or (value > state["best"] if monitor.endswith("accuracy")
+                                          else value < state["best"]))
+        if improved:
+            state.update(best=float(value), best_epoch=global_epoch, wait=0)
+            _save_weights(self.model, ckpt_dir / "best.weights.h5")
+        else:
+            state["wait"] = state.get("wait", 0) + 1
+        if self.patience and state["wait"] >= self.patience and monitor != "loss":
+            self.model.stop_training = True
+        finished = epoch + 1 >= self.stage.epochs
+        stage_over = finished or self.model.stop_training
+        # Resume point: the next epoch to run, as (stage index, epoch within stage).
+        state.update(stage=self.stage_index + 1 if stage_over else self.stage_index,
+                     epoch=0 if stage_over else epoch + 1, global_epoch=global_epoch,
+                     stopped_early=bool(self.model.stop_training and not finished))
+        last = f"last-{global_epoch}.weights.h5"
+        _save_weights(self.model, ckpt_dir / last)
+        state["weights"] = last
+        io.write_json(ckpt_dir / STATE, state)  # the commit point: weights first, then state
+        for old in ckpt_dir.glob("last-*.weights.h5"):
+            if old.name != last:
+                old.unlink(missing_ok=True)
+
+
+def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
+        resume: bool = False, log: Callable[[str], None] = print, strategy=None,
+        verbose: int | None = None) -> dict:
+    """Train ``model`` on ``data.train`` / ``data.val`` through ``stages`` into ``run``.
+
+    With ``resume`` it continues from ``checkpoints/state.json``. Ends with the best weights
+    (by validation accuracy, else validation loss) in ``model`` and returns a summary dict:
+    ``verbose`` is Keras' (default: a live progress bar on a terminal, a line per epoch in logs);
+    ``best``, ``monitor``, ``best_epoch``, ``epochs``, ``seconds``, ``stopped_early``.
+    """
+    start = time.monotonic()
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    ckpt_dir = run.checkpoint_dir
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state = io.read_json(ckpt_dir / STATE) if resume and (ckpt_dir / STATE).is_file() else {}
+    if resume and state:
+        log(f"Resuming {run.path} after epoch {state['global_epoch']} "
+            f"(stage {stages[min(state['stage'], len(stages) - 1)].name})")
+        _truncate_history(run.path / "history.csv", state["global_epoch"])
+    elif not resume:
+        (run.path / "history.csv").unlink(missing_ok=True)
+    first_stage, first_epoch = state.get("stage", 0), state.get("epoch", 0)
+
+    for index, stage in enumerate(stages):
+        if index < first_stage:
+            continue
+        with strategy_scope(strategy):
+            if stage.prepare is not None:
+                stage.prepare(model)
+            if state.get("weights"):
+                _load_weights(model, ckpt_dir / state["weights"],
+                              with_optimizer=index == first_stage and first_epoch > 0)
+        initial = first_epoch if index == first_stage else 0
+        if initial == 0:
+            state["wait"] = 0  # patience counts within a stage
+        # Epoch numbers in history.csv run on across stages, even after an early stop.
+        offset = state.get("global_epoch", 0) - initial
+        header = f"Stage {index + 1}/{len(stages)}: {stage.name}"
+        log(header + (f" - {stage.description}" if stage.description else "") +
+            f" ({stage.epochs} epochs{f', from epoch {initial + 1}' if initial else ''})")
+        callback = RunCheckpoint(run, state, index, stage, patience, offset)
+        model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
+                  initial_epoch=initial, callbacks=[callback], class_weight=data.class_weight,
+                  verbose=verbose)
+
+    if (ckpt_dir / "best.weights.h5").is_file():
+        _load_weights(model, ckpt_dir / "best.weights.h5", with_optimizer=False)
+    seconds = time.monotonic() - start
+    summary = {"monitor": state.get("monitor"), "best": state.get("best"),
+               "best_epoch": state.get("best_epoch"), "epochs": state.get("global_epoch", 0),
+               "stopped_early": state.get("stopped_early", False), "seconds": round(seconds, 1)}
+    if summary["best"] is not None:
+        log(f"Best {summary['monitor']} {summary['best']:.4f} at epoch {summary['best_epoch']} "
+            f"of {summary['epochs']} ({_duration(seconds)}); run: {run.path}")
+    return summary
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Save a ``.keras`` model atomically."""
+    with io.atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+    return Path(path)
+
+
+def _save_weights(model, path: Path) -> None:
+    with io.atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
+
+
+def _load_weights(model, path: Path, with_optimizer: bool) -> None:
+    """Model (and, resuming mid-stage, optimizer) state from a checkpoint."""
+    if with_optimizer and model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    with warnings.catch_warnings():
+        # A fresh stage has a new optimizer whose variables the file's don't match: skip them.
+        warnings.simplefilter("ignore")
+        if with_optimizer:
+            model.load_weights(path)
+        else:
+            optimizer, model.optimizer = model.optimizer, None
+            try:
+                model.load_weights(path)
+            finally:
+                model.optimizer = optimizer
+
+
+def _current_lr(optimizer) -> float:
+    try:
+        return float(optimizer.learning_rate)
+    except (TypeError, ValueError, AttributeError):
+        return math.nan
+
+
+def _append_history(path: Path, row: dict) -> None:
+    """Rewrite history.csv with one more row (atomic; columns grow as stages add metrics)."""
+    rows = _read_history(path) + [{k: _plain(v) for k, v in row.items()}]
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    io.write_text(path, buffer.getvalue())
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _truncate_history(path: Path, last_epoch: int) -> None:
+    """Drop rows of epochs that ran after the checkpoint (they will run again)."""
+    rows = [r for r in _read_history(path) if int(r["epoch"]) <= last_epoch]
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    io.write_text(path, buffer.getvalue())
+
+
+def _plain(value):
+    if isinstance(value, (int, str)):
+        return value
+    try:
+        return round(float(value), 6)
+    except (TypeError, ValueError):
+        return value
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+class _TrainModule(types.ModuleType):
+    """Importing this module sets the attribute ``zoo.train`` to it, hiding the public function
+    ``zoo.train(model_name, data, **options)`` of the same name; calling the module calls that
+    function, so ``zoo.train(...)`` works whether or not the loop has been imported."""
+
+    def __call__(self, *args, **kwargs):
+        from zoo.api import train
+
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _TrainModule

@@ -1,0 +1,141 @@
+"""``zoo finetune``, ``zoo train``, ``zoo evaluate`` and ``zoo predict``: parse, call zoo, print.
+
+``finetune``'s options are generated from the image-classification task's option table, so the
+CLI and ``zoo.finetune(**options)`` accept exactly the same names. ``train NAME`` passes every
+``--key value`` on to the task of model NAME, which rejects what it does not know.
+"""
+
+from __future__ import annotations
+
+import click
+
+import zoo
+from zoo.tasks.base import Option
+from zoo.tasks.image_classification import ImageClassificationTask
+from zoo_cli.completion import component_names
+from zoo_cli.output import echo_json
+
+
+def _err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def task_options(options: dict[str, Option]):
+    """Click options for a task's option table; unset ones stay None so the task's default wins."""
+
+    def decorate(command):
+        for name, option in reversed(list(options.items())):
+            flag = "--" + name.replace("_", "-")
+            if option.type is bool:
+                command = click.option(flag, name, is_flag=True, default=None,
+                                       help=option.help)(command)
+                continue
+            default = "" if option.default is None else f" [default: {option.default}]"
+            choice = click.Choice(option.choices) if option.choices else None
+            command = click.option(flag, name, type=choice, default=None,
+                                   metavar=name.split("_")[-1].upper() if not choice else None,
+                                   help=option.help + default)(command)
+        return command
+
+    return decorate
+
+
+@click.command("finetune")
+@click.argument("backbone", shell_complete=component_names("backbone"))
+@task_options(ImageClassificationTask.all_options())
+def finetune_command(backbone, **options):
+    """Fine-tune BACKBONE on a folder of images, one sub-folder per class.
+
+    \b
+    zoo finetune resnet --data photos/
+    zoo finetune mobilenet_v2 --data digits/ --weights none --image-size 32 --epochs 8
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    run = zoo.finetune(backbone, given.pop("data", None), log=click.echo, **given)
+    click.echo(f"Run written to {run.path}")
+    _echo_metrics(run.metrics)
+
+
+@click.command("train", context_settings={"ignore_unknown_options": True,
+                                          "allow_extra_args": True})
+@click.argument("model", shell_complete=component_names("model"))
+@click.pass_context
+def train_command(ctx, model):
+    """Train registered model MODEL with its task; options go to the task.
+
+    \b
+    zoo train lstm_classifier --data reviews.csv --epochs 3
+    """
+    run = zoo.train(model, log=click.echo, **_key_values(ctx.args))
+    click.echo(f"Run written to {run.path}")
+    _echo_metrics(run.metrics)
+
+
+@click.command("evaluate")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--data", type=click.Path(), default=None,
+              help="Folder to evaluate on (default: the run's held-out split).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object.")
+def evaluate_command(run, data, as_json):
+    """Evaluate the model of RUN: accuracy, top-k, per-class precision and recall."""
+    metrics = zoo.evaluate(run, data, log=_err if as_json else click.echo)
+    if as_json:
+        echo_json(metrics)
+    else:
+        _echo_metrics(metrics)
+
+
+@click.command("predict")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many classes to show per image.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per image.")
+def predict_command(run, paths, top_k, as_json):
+    """Classify images (files or folders) with the model of RUN: "path  class  probability"."""
+    results = zoo.predict(run, list(paths), top_k=top_k, log=_err if as_json else click.echo)
+    if as_json:
+        echo_json(results)
+        return
+    for row in results:
+        click.echo("  ".join([row["path"]] + [f"{name}  {p:.2f}" for name, p in row["top"]]))
+
+
+def _key_values(args: list[str]) -> dict[str, str | bool]:
+    """``--key value`` / ``--key=value`` / a bare ``--flag`` (true) into a dict."""
+    options: dict[str, str | bool] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise zoo.ZooError(f"unexpected argument {arg!r}; options look like --name value")
+        key, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value, i = args[i + 1], i + 1
+            else:
+                value = True
+        options[key.replace("-", "_")] = value
+        i += 1
+    return options
+
+
+def _echo_metrics(metrics: dict) -> None:
+    """The headline numbers and the per-class table of a metrics dict."""
+    headline = [f"{k} {v:.4f}" for k, v in metrics.items()
+                if isinstance(v, float) and "accuracy" in k or k == "loss"]
+    if headline:
+        click.echo(f"Held-out ({metrics.get('data', 'data')}, {metrics.get('count', '?')} "
+                   f"images): " + ", ".join(headline))
+    per_class = metrics.get("per_class") or {}
+    if per_class:
+        width = max(len(name) for name in per_class)
+        click.echo(f"  {'class'.ljust(width)}  precision  recall  support")
+        for name, row in per_class.items():
+            click.echo(f"  {name.ljust(width)}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
+                       f"{row['support']:7d}")
+    if metrics.get("confusion_png"):
+        click.echo(f"Confusion matrix: {metrics['confusion_png']}")
+
+
+COMMANDS = [finetune_command, train_command, evaluate_command, predict_command]
