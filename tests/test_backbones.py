@@ -139,16 +139,23 @@ def test_preprocess_equals_keras_preprocess_input(mode, keras_module):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
-def test_plugin_preprocess_callable_is_serializable(tmp_path):
-    """A "module:attr" preprocess is stored by name: no Lambda, reloads with safe_mode on."""
+def test_plugin_preprocess_callable_is_serializable(tmp_path, monkeypatch):
+    """A "module:attr" preprocess is stored by name: no Lambda layer, and in safe mode only a
+    function some installed backbone declares is called."""
+    import dataclasses
+
     import keras
 
     from zoo.layers import Preprocess
 
-    layer = Preprocess("keras.applications.resnet:preprocess_input")
+    function = "keras.applications.resnet:preprocess_input"
     images = keras.Input((8, 8, 3))
-    model = keras.Model(images, layer(images))
-    model.save(tmp_path / "m.keras")
+    keras.Model(images, Preprocess(function)(images)).save(tmp_path / "m.keras")
+    with pytest.raises(zoo.ZooError, match="declared by no installed backbone"):
+        keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+
+    declared = [dataclasses.replace(zoo.spec("backbone", "resnet"), preprocess=function)]
+    monkeypatch.setattr(zoo, "list", lambda kind=None, pattern=None: declared)
     reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     pixels = np.random.default_rng(2).uniform(0, 255, (1, 8, 8, 3)).astype("float32")
     np.testing.assert_allclose(reloaded.predict(pixels, verbose=0),

@@ -60,6 +60,24 @@ class Preprocess(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
+    @classmethod
+    def from_config(cls, config):
+        """Reloading in Keras' safe mode calls only functions an installed backbone declares.
+
+        A ``"module:attr"`` string in a model file could otherwise name any importable callable.
+        """
+        from keras.src.saving import serialization_lib
+
+        mode = config.get("mode", "none")
+        if ":" in mode and serialization_lib.in_safe_mode() is not False:
+            import zoo
+
+            if mode not in {spec.preprocess for spec in zoo.list("backbone")}:
+                raise ZooError(f"the model's preprocess function {mode!r} is declared by no "
+                               f"installed backbone; install the plugin that provides it, or "
+                               f"load with safe_mode=False if you trust the file")
+        return cls(**config)
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class HubFeatures(keras.layers.Layer):
@@ -70,7 +88,8 @@ class HubFeatures(keras.layers.Layer):
     signature), and tracks the variables those functions use as Keras weights that wrap the very
     same ``tf.Variable`` objects, so fine-tuning updates the SavedModel's variables and saving the
     Keras model saves the fine-tuned values. The config holds the local ``saved_model_path``: a
-    saved model reloads only where that directory exists (the zoo cache keeps it).
+    saved model reloads only where that directory exists (the zoo cache keeps it), and reloading
+    runs that SavedModel's graph: trust such a model file as far as the SavedModel it names.
 
     ``output_key`` picks one output when the SavedModel returns a dict of several.
     """
