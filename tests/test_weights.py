@@ -115,8 +115,13 @@ def test_local_path_and_bad_values(tmp_path, zoo_caches):
 
 def test_builtin_weight_files_are_the_published_ones():
     """Every keras.applications backbone points at its Keras no-top file with Keras' hash."""
+    import pathlib
+
     import keras
 
+    # Every no-top hash Keras publishes appears in its applications sources.
+    sources = "".join(p.read_text() for p in
+                      pathlib.Path(keras.src.applications.__file__).parent.glob("*.py"))
     builtin = [s for s in zoo.list("backbone") if s.target.startswith("zoo.applications:")]
     assert len(builtin) >= 40
     for spec in builtin:
@@ -125,6 +130,7 @@ def test_builtin_weight_files_are_the_published_ones():
         assert wf.url.startswith("https://storage.googleapis.com/") and "no" in wf.url.lower()
         if wf.file_hash:
             assert len(wf.file_hash) == {"md5": 32, "sha256": 64}[wf.hash_algorithm], spec.name
+            assert f'"{wf.file_hash}"' in sources, spec.name
     resnet = zoo.spec("backbone", "resnet").weights_file("imagenet")
     assert resnet.file_hash == "4d473c1dd8becc155b73f8504c6f6626" and resnet.hash_algorithm == "md5"
     nasnet = zoo.spec("backbone", "nasnet_mobile").weights_file("imagenet")
