@@ -91,16 +91,16 @@ def run_zoo(plugin_site):
 
     ``plugins`` is the ZOO_LOAD_PLUGINS allow-list (default: every test plugin, so plugins
     installed in .venv don't change the results); ``env`` adds variables; ``path`` adds
-    directories in front of the plugin site.
+    directories in front of the plugin site; ``site=False`` leaves the test plugins uninstalled.
     """
     import os
     import subprocess
     import sys
 
-    def run(*args, plugins=FIXTURE_PLUGINS, env=None, path=(), code=None, timeout=120):
+    def run(*args, plugins=FIXTURE_PLUGINS, env=None, path=(), code=None, site=True, timeout=120):
         environ = {k: v for k, v in os.environ.items()
                    if k not in ("ZOO_LOAD_PLUGINS", "ZOO_DISABLE_PLUGINS")}
-        environ.update(PYTHONPATH=os.pathsep.join(map(str, [*path, plugin_site])),
+        environ.update(PYTHONPATH=os.pathsep.join(map(str, [*path, *([plugin_site] if site else [])])),
                        ZOO_LOAD_PLUGINS=",".join(plugins), TF_CPP_MIN_LOG_LEVEL="3")
         environ.update(env or {})
         command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "zoo", *args]

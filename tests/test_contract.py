@@ -1,0 +1,155 @@
+"""The plugin contract is covered: every hook has tests and docs, and the documented plugin works.
+
+``HOOK_TESTS`` maps each hookspec to the tests exercising it; adding a hook to ``zoo.hookspecs``
+without a test here and a section in docs/writing-plugins.md fails this file.
+"""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo import hookspecs
+
+TESTS = Path(__file__).parent
+DOCS = TESTS.parent / "docs" / "writing-plugins.md"
+
+HOOK_TESTS = {
+    "zoo_layers": ["test_contract.py::test_acme_components_of_every_kind_work",
+                   "test_contract.py::test_a_plugin_written_from_the_docs_works",
+                   "test_saving.py::test_a_saved_plugin_model_reloads_in_a_fresh_process"],
+    "zoo_losses": ["test_contract.py::test_acme_components_of_every_kind_work",
+                   "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_initializers": ["test_contract.py::test_acme_components_of_every_kind_work",
+                         "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_backbones": ["test_contract.py::test_acme_components_of_every_kind_work",
+                      "test_contract.py::test_a_plugin_written_from_the_docs_works",
+                      "test_registry.py::test_lookup_by_name_alias_and_case"],
+    "zoo_heads": ["test_contract.py::test_acme_components_of_every_kind_work",
+                  "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_models": ["test_contract.py::test_acme_components_of_every_kind_work",
+                   "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_commands": ["test_plugins.py::test_a_plugin_command_appears_in_help_and_runs",
+                     "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+}
+
+
+def hookspec_names():
+    return sorted(name for name in dir(hookspecs)
+                  if hasattr(getattr(hookspecs, name), "zoo_spec"))  # pluggy's spec marker
+
+
+def test_every_hookspec_has_tests_and_a_docs_section():
+    docs = DOCS.read_text()
+    assert hookspec_names() == sorted(HOOK_TESTS), "add the new hook to HOOK_TESTS"
+    for hook, tests in HOOK_TESTS.items():
+        assert f"### `{hook}`" in docs, f"docs/writing-plugins.md has no section for {hook}"
+        for test in tests:
+            module, _, function = test.partition("::")
+            assert f"def {function}(" in (TESTS / module).read_text(), f"{test} is missing"
+    assert set(hookspecs.KIND_HOOKS.values()) <= set(HOOK_TESTS)
+
+
+def test_every_spec_field_and_the_contract_version_are_documented():
+    docs = DOCS.read_text()
+    table = docs[docs.index("## Spec fields"):]
+    for spec_class in (zoo.Component, zoo.Backbone, zoo.Head, zoo.Model):
+        for field in dataclasses.fields(spec_class):
+            assert f"| `{field.name}` |" in table, f"{spec_class.__name__}.{field.name} undocumented"
+    assert f"ZOO_CONTRACT = {zoo.CONTRACT_VERSION}" in docs
+    for variable in ("ZOO_DISABLE_PLUGINS", "ZOO_LOAD_PLUGINS", "--no-plugin", "safe_mode",
+                     "register_keras_serializable", "twine upload", "[project.entry-points.zoo]"):
+        assert variable in docs
+
+
+ACME_CHECKS = """
+import numpy as np
+import zoo
+
+layer = zoo.get("layer", "acme_scale")(initial=3.0)
+assert float(np.asarray(layer(np.ones((1, 2), "float32"))).sum()) == 6.0
+assert float(zoo.get("loss", "acme_loss")()(np.zeros((1, 2)), np.full((1, 2), 2.0))) == 2.0
+assert np.all(np.asarray(zoo.get("initializer", "acme_init")()((2, 2))) == 0.5)
+backbone = zoo.create_backbone("acme_tiny")  # 32 px, scale_0_1 preprocessing inside
+features = backbone.predict(np.full((1, 32, 32, 3), 255.0), verbose=0)
+assert features.shape == (1, 16), features.shape
+head = zoo.get("head", "acme_head")(3)
+assert np.asarray(head(features)).shape == (1, 3)
+model = zoo.get("model", "acme_mlp")(num_classes=4)
+assert model.predict(np.zeros((1, 8)), verbose=0).shape == (1, 4)
+print("ok")
+"""
+
+
+def test_acme_components_of_every_kind_work(run_zoo):
+    result = run_zoo(code=ACME_CHECKS, plugins=("zoo-acme",))
+    assert result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+def docs_files(markdown: str) -> dict[str, str]:
+    """The code blocks of the docs marked ``file=PATH``, by path."""
+    blocks = re.findall(r"^```\w+ file=(\S+)\n(.*?)^```$", markdown, flags=re.M | re.S)
+    return dict(blocks)
+
+
+LOAD = """
+import sys
+import numpy as np
+import zoo
+
+model = zoo.load_model(sys.argv[1])
+assert "zoo_tinynets.parts" in sys.modules  # imported by load_model, not by this script
+assert [type(layer).__name__ for layer in model.layers][2] == "ChannelScale"
+assert type(model.loss).__name__ == "SmoothL1" and model.loss.beta == 0.5
+probabilities = model.predict(np.full((1, 32, 32, 3), 128.0), verbose=0)
+np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+print("reloaded")
+"""
+
+
+def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
+    package = tmp_path / "zoo-tinynets"
+    files = docs_files(DOCS.read_text())
+    assert {"pyproject.toml", "zoo_tinynets/plugin.py", "zoo_tinynets/parts.py",
+            "tests/test_tinynets.py"} <= set(files)
+    for relative, text in files.items():
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text(text)
+
+    # `zoo plugins install PATH` runs pip in zoo's own environment; PIP_TARGET sends it to a
+    # private directory instead of .venv. (PIP_NO_BUILD_ISOLATION=0 *disables* isolation.)
+    site = tmp_path / "site"
+    site.mkdir()
+    plugins = ("zoo-tinynets",)
+    with_site = {"path": [site], "plugins": plugins}
+    install = run_zoo("plugins", "install", str(package), **with_site, env={
+        "PIP_TARGET": str(site), "PIP_NO_DEPS": "1", "PIP_NO_BUILD_ISOLATION": "0",
+        "PIP_QUIET": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert install.returncode == 0, install.stderr[-3000:]
+    assert "Installed." in install.stdout
+
+    rows = json.loads(run_zoo("list", "--json", **with_site).stdout)
+    mine = {row["kind"]: row["name"] for row in rows if row["plugin"] == "zoo-tinynets"}
+    assert mine == {"layer": "channel_scale", "loss": "smooth_l1", "initializer": "fan_in_uniform",
+                    "backbone": "tiny_cnn", "head": "mlp_head", "model": "tiny_classifier"}
+    table = run_zoo("list", **with_site).stdout
+    assert re.search(r"^  channel_scale +zoo-tinynets", table, flags=re.M)
+    plugin_rows = {r["name"]: r for r in json.loads(
+        run_zoo("plugins", "list", "--json", **with_site).stdout)}
+    assert (plugin_rows["zoo-tinynets"]["version"], plugin_rows["zoo-tinynets"]["status"]) == \
+        ("0.3.0", "ok")
+    assert "zoo-tinynets" in run_zoo("plugins", "list", **with_site).stdout
+    assert run_zoo("tinynets-sizes", **with_site).stdout == "tiny_cnn: 32 px\n"
+
+    # The docs' own tests save a model built with the plugin's layer and loss through zoo.get;
+    # reload that file in a fresh process, where nothing has imported the plugin's modules.
+    own_tests = run_zoo("-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run"),
+                        str(package / "tests"), **with_site,
+                        code="import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))")
+    assert own_tests.returncode == 0, own_tests.stdout[-3000:]
+    (saved,) = (tmp_path / "run").glob("test_a_model_using*0/model.keras")  # not *current
+    loaded = run_zoo(str(saved), code=LOAD, **with_site)
+    assert loaded.stdout.strip() == "reloaded", loaded.stderr[-3000:]
