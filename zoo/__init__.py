@@ -13,7 +13,8 @@ __all__ = [
     "CONTRACT_VERSION", "Backbone", "Component", "Head", "Model", "ZooError",
     "ZooPluginWarning", "hookimpl", "registry", "reload_plugins", "list", "get", "spec",
     # heavy, imported on first use:
-    "create_backbone", "load_model",
+    "create_backbone", "load_model", "export",
+    "finetune", "train", "evaluate", "predict", "open_run", "RunResult",
 ]
 
 
@@ -36,6 +37,13 @@ def spec(kind, name):
 _LAZY = {
     "create_backbone": "zoo.backbones_build",
     "load_model": "zoo.saving",
+    "export": "zoo.export",
+    "finetune": "zoo.api",
+    "train": "zoo.api",
+    "evaluate": "zoo.api",
+    "predict": "zoo.api",
+    "open_run": "zoo.api",
+    "RunResult": "zoo.api",
 }
 
 

@@ -151,13 +151,14 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
         resume: bool = False, log: Callable[[str], None] = print, strategy=None,
-        verbose: int | None = None) -> dict:
+        verbose: int | None = None, jit_compile: bool | None = None) -> dict:
     """Train ``model`` on ``data.train`` / ``data.val`` through ``stages`` into ``run``.
 
     With ``resume`` it continues from ``checkpoints/state.json``. Ends with the best weights
     (by validation accuracy, else validation loss) in ``model`` and returns a summary dict:
     ``verbose`` is Keras' (default: a live progress bar on a terminal, a line per epoch in logs);
     ``best``, ``monitor``, ``best_epoch``, ``epochs``, ``seconds``, ``stopped_early``.
+    ``jit_compile`` True/False overrides what each stage's ``compile`` chose (XLA on or off).
     """
     start = time.monotonic()
     if verbose is None:
@@ -191,6 +192,8 @@ def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
         log(header + (f" - {stage.description}" if stage.description else "") +
             f" ({stage.epochs} epochs{f', from epoch {initial + 1}' if initial else ''})")
         callback = RunCheckpoint(run, state, index, stage, patience, offset)
+        if jit_compile is not None:
+            model.jit_compile = jit_compile
         model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
                   initial_epoch=initial, callbacks=[callback], class_weight=data.class_weight,
                   verbose=verbose)

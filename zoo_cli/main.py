@@ -18,7 +18,7 @@ import click
 from zoo.errors import ZooError
 
 #: Modules under zoo_cli.commands, each with a COMMANDS list; order is the --help order.
-COMMAND_MODULES = ("catalog", "plugins")
+COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data")
 
 
 def _error_line(message: str, exit_code: int):

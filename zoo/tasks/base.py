@@ -98,6 +98,11 @@ COMMON_OPTIONS: dict[str, Option] = {
                               ("auto", "on", "off")),
     "patience": Option(5, int, "stop after this many epochs without validation improvement "
                                "(0 never stops early)"),
+    "strategy": Option("auto", str, "tf.distribute: auto, none, mirrored (GPUs of this machine) "
+                                    "or multi_worker (TF_CONFIG); --batch-size is per replica",
+                       ("auto", "none", "mirrored", "multi_worker")),
+    "jit_compile": Option("auto", str, "XLA: auto (on a single GPU), on or off",
+                          ("auto", "on", "off")),
 }
 
 
@@ -161,11 +166,21 @@ class Task:
             resolved[name] = known[name].convert(name, value)
         return resolved
 
+    @property
+    def global_batch_size(self) -> int:
+        """Examples per training step across all replicas: ``--batch-size`` is per replica."""
+        from zoo.distribute import replicas
+
+        return self.options["batch_size"] * replicas(self.strategy)
+
     def model_options(self) -> dict[str, Any]:
         """The options meant for the model builder: those this task declares, minus common ones."""
         return {k: v for k, v in self.options.items() if k in self.OPTIONS}
 
     # -- what a subclass implements ---------------------------------------------------------
+    def check(self) -> None:
+        """Fail fast, before the run directory exists: validate options, fetch weights."""
+
     def load_data(self) -> TaskData:
         """Read ``self.options["data"]`` into datasets; bad data raises ZooError before training."""
         raise NotImplementedError
@@ -210,24 +225,34 @@ class Task:
         Returns the :class:`zoo.runs.Run`. The model is saved atomically to model.keras with
         the best validation weights; metrics.json holds :meth:`evaluate` on held-out data.
         """
-        from zoo import plots
-        import zoo.train as loop
-        from zoo.runs import Run
-
         self.log = log
+        self.check()
+        from zoo import distribute
+
         opts = self.options
-        run = Run.create(opts["out"], self.run_name(), resume=opts["resume"])
+        if self.strategy is None:  # MultiWorkerMirroredStrategy must precede any TF operation
+            self.strategy = distribute.resolve_strategy(opts["strategy"])
+        import zoo.train as loop
+        from zoo import plots
+
+        run = distribute.create_run(self.strategy, opts["out"], self.run_name(), opts["resume"])
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
+        log(distribute.describe(self.strategy, opts["batch_size"]))
         data = self.load_data()
         self.write_config(run, data)
         with loop.strategy_scope(self.strategy):
             model = self.build_model(data)
-        summary = loop.fit(model, data, run, self.stages(model, data), patience=opts["patience"],
-                           resume=opts["resume"], log=log, strategy=self.strategy)
+        summary = loop.fit(model, distribute.distribute_data(data, self.strategy), run,
+                           self.stages(model, data), patience=opts["patience"],
+                           resume=opts["resume"], log=log, strategy=self.strategy,
+                           jit_compile=distribute.jit_compile(opts["jit_compile"]))
+        summary.update(replicas=distribute.replicas(self.strategy),
+                       global_batch_size=self.global_batch_size)
         loop.save_model(model, run.model_path)
         plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
         metrics = {**self.evaluate(run, data), "training": summary}
         run.write("metrics.json", metrics)
+        distribute.finish_run(run, log)
         return run
 
     def write_config(self, run, data: TaskData) -> None:

@@ -1,0 +1,196 @@
+"""Image fine-tuning end to end on real digits at 32 px with a small backbone (zoo-cnn's
+plain_cnn): the CLI, the run directory, evaluate/predict in a fresh process, and the two-stage
+transfer recipe (frozen stage leaves the backbone alone, the unfrozen stage changes it)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from zoo.data.digits import write_digits
+
+BACKBONE = "plain_cnn"  # from the first-party zoo-cnn plugin: 6 convs with BatchNorm
+
+
+def _zoo(*args, env=None, timeout=240):
+    environ = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True,
+                          text=True, env=environ, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory):
+    """30 digits per class at 32 px (train/ and test/), plus bad, odd and stray files."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("finetune") / "digits"
+    write_digits(root, limit=30, test_split=0.2, seed=0)
+    train = root / "train"
+    first = lambda c: sorted((train / c).glob("*.png"))[0]  # noqa: E731
+    gray = first("1")
+    Image.open(gray).convert("L").save(gray.with_suffix(".bmp"))
+    gray.unlink()
+    rgba = first("2")
+    Image.open(rgba).convert("RGBA").save(rgba.with_name("alpha.png"))
+    rgba.unlink()
+    upper = first("4")
+    Image.open(upper).save(upper.with_suffix(".JPG"), format="JPEG")
+    upper.unlink()
+    (train / "3" / "corrupt.jpg").write_bytes(os.urandom(400))
+    (train / "8" / "empty.png").write_bytes(b"")
+    (root / "README.txt").write_text("stray")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(digits, tmp_path_factory):
+    """One real `zoo finetune` (in-process CLI) from scratch: the run the other tests read."""
+    from zoo_cli.main import cli
+
+    out = tmp_path_factory.mktemp("runs") / "digits-run"
+    result = CliRunner().invoke(cli, [
+        "finetune", BACKBONE, "--data", str(digits), "--weights", "none", "--image-size", "32",
+        "--epochs", "6", "--seed", "1", "--lr", "0.003", "--out", str(out)],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_finetune_reports_bad_files_and_trains(trained):
+    out, output = trained
+    assert "Skipped 2 file(s)" in output and "corrupt.jpg" in output and "empty.png" in output
+    assert "Stage 1/1: train" in output and "Best val_accuracy" in output
+    assert f"Run written to {out}" in output
+
+
+def test_run_directory_is_complete_and_reloads(trained, digits):
+    out, _ = trained
+    for name in ("model.keras", "labels.json", "config.json", "splits.json", "history.csv",
+                 "metrics.json", "curves.png", "confusion.png", "checkpoints/state.json",
+                 "checkpoints/best.weights.h5"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "image_classification" and config["backbone"] == BACKBONE
+    assert config["image_size"] == [32, 32] and config["preprocess"] == "scale_0_1"
+    assert config["options"]["weights"] == "none" and config["options"]["seed"] == 1
+    assert config["data"]["classes"] == [str(i) for i in range(10)]
+    assert config["data"]["skipped"] == 2
+    assert {"zoo", "keras", "tensorflow", "plugins"} <= set(config["versions"])
+    assert "zoo-transfer" in config["versions"]["plugins"]
+    splits = json.loads((out / "splits.json").read_text())
+    assert len(splits["test"]) == 60 and splits["val"] and splits["train"]
+    names = {Path(p).name for p, _ in splits["train"] + splits["val"]}
+    assert "alpha.png" in names and "corrupt.jpg" not in names
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.5  # chance is 0.1
+    assert set(metrics["per_class"]["3"]) == {"precision", "recall", "support"}
+    assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["count"] == 60
+
+
+def test_evaluate_and_predict_in_a_fresh_process(trained, digits):
+    out, _ = trained
+    evaluated = _zoo("evaluate", out, "--data", digits / "test", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    metrics = json.loads(evaluated.stdout)
+    assert metrics["accuracy"] >= 0.5 and metrics["count"] == 60
+
+    images = [sorted((digits / "test" / str(c)).glob("*.png"))[0] for c in range(10)]
+    predicted = _zoo("predict", out, *images, "--top-k", "2")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    lines = predicted.stdout.strip().splitlines()
+    assert len(lines) == 10
+    path, first, p1, second, p2 = lines[0].split()
+    assert path == str(images[0]) and 0 <= float(p2) <= float(p1) <= 1
+    right = sum(line.split()[1] == str(c) for c, line in zip(range(10), lines))
+    assert right >= 6
+
+
+def test_python_api_matches(trained, digits):
+    import zoo
+
+    out, _ = trained
+    run = zoo.open_run(out)
+    assert run.path == out and run.labels == [str(i) for i in range(10)]
+    assert run.evaluate()["accuracy"] == pytest.approx(run.metrics["accuracy"], abs=1e-4)
+    rows = run.predict([digits / "test" / "7"], top_k=3)
+    assert len(rows) == 6 and len(rows[0]["top"]) == 3
+    assert sum(r["class"] == "7" for r in rows) >= 3
+
+
+def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_path):
+    import keras
+
+    import zoo
+    import zoo.train as loop
+    from zoo.runs import Run
+    from zoo.tasks.image_classification import ImageClassificationTask, backbone
+
+    # "Pretrained" weights: a randomly initialised backbone saved to a file.
+    pretrained = tmp_path / "pretrained.weights.h5"
+    zoo.create_backbone(BACKBONE, "none", 32).get_layer("backbone").save_weights(pretrained)
+    task = ImageClassificationTask(BACKBONE, data=str(digits), weights=str(pretrained),
+                                   image_size=32, epochs=1, fine_tune_epochs=1, lr=0.01,
+                                   unfreeze="all", no_augment=True)
+    task.log = lambda line: None
+    loop.setup(seed=0)
+    data = task.load_data()
+    model = task.build_model(data)
+    head_stage, tune_stage = task.stages(model, data)
+    net = backbone(model)
+    moving = [w for w in net.weights if "moving" in w.path]
+    assert moving, "plain_cnn has BatchNorm"
+
+    def snapshot(variables):
+        return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+    start, head_start = snapshot(net.weights), snapshot(model.get_layer("head").weights)
+    loop.fit(model, data, Run.create(tmp_path / "r1", "x"), [head_stage], log=lambda line: None)
+    after_head = snapshot(net.weights)
+    for before, after in zip(start, after_head):
+        np.testing.assert_array_equal(before, after)  # weights and BatchNorm statistics
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(head_start, snapshot(model.get_layer("head").weights)))
+
+    loop.fit(model, data, Run.create(tmp_path / "r2", "x"), [tune_stage], log=lambda line: None)
+    kernels = [i for i, w in enumerate(net.weights) if w.path.endswith("kernel")]
+    assert all(not np.array_equal(after_head[i], keras.ops.convert_to_numpy(net.weights[i]))
+               for i in kernels)
+    # BatchNorm stays in inference mode when fine-tuning a pretrained backbone.
+    for before, variable in zip(snapshot(moving), moving):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(variable))
+
+
+def test_unfreeze_top_n_layers():
+    import keras
+
+    from zoo.tasks.image_classification import set_trainable_top
+
+    model = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4) for _ in range(5)])
+    assert set_trainable_top(model, "2") == 2
+    assert [layer.trainable for layer in model.layers] == [False] * 3 + [True] * 2
+    assert set_trainable_top(model, "none") == 0 and not model.trainable_weights
+    assert set_trainable_top(model, "all") == 5 and len(model.trainable_weights) == 10
+
+
+def test_offline_imagenet_weights_fail_in_one_line(digits, tmp_path):
+    result = _zoo("finetune", "mobilenet_v2", "--data", digits, "--out", tmp_path / "r",
+                  env={"ZOO_HOME": str(tmp_path / "home"), "KERAS_HOME": str(tmp_path / "k"),
+                       # a closed local port: no download can happen, with or without network
+                       "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"})
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--weights" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_option_gets_did_you_mean(digits):
+    import zoo
+
+    with pytest.raises(zoo.ZooError, match="did you mean --fine-tune-lr"):
+        zoo.finetune(BACKBONE, digits, fine_tune_rl=0.1)
