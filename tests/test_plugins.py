@@ -43,7 +43,7 @@ def test_a_broken_plugin_is_reported_once_and_skipped(run_zoo, dist):
 def test_all_plugins_at_once_keep_the_cli_working(run_zoo):
     result = run_zoo("list")
     assert result.returncode == 0, result.stderr
-    assert len(warnings_of(result)) == len(BROKEN) + 1  # + the clash
+    assert len(warnings_of(result)) == len(BROKEN) + 2  # + the layer and the model clash
     rows = plugin_rows(run_zoo)
     assert {name: rows[name]["status"] for name in FIXTURE_PLUGINS} == {
         "zoo-acme": "ok", "zoo-clash": "ok", **{name: "failed" for name in BROKEN}}
@@ -62,21 +62,28 @@ def test_plugins_list_table_shows_versions_errors_and_requirements(run_zoo):
 
 
 def test_a_name_clash_is_reported_and_the_bare_name_refused(run_zoo):
-    result = run_zoo("list", "layers", plugins=("zoo-acme", "zoo-clash"))
+    both = ("zoo-acme", "zoo-clash")
+    result = run_zoo("list", "layers", plugins=both)
     assert result.returncode == 0
-    (warning,) = warnings_of(result)
-    assert "zoo-acme" in warning and "zoo-clash" in warning and "'zoo-clash:acme_scale'" in warning
+    model_warning, layer_warning = warnings_of(result)  # in kind order: models before layers
+    assert "layer name 'acme_scale' is claimed by zoo-acme and zoo-clash" in layer_warning
+    assert "'zoo-clash:acme_scale'" in layer_warning and "'acme_mlp'" in model_warning
     assert result.stdout.count("acme_scale") == 2  # both listed, neither shadowed
 
+    refused = run_zoo("train", "acme_mlp", plugins=both)  # using the name on the command line
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    error = refused.stderr.splitlines()[-1]
+    assert error.startswith("Error: model 'acme_mlp' is provided by zoo-acme and zoo-clash; "
+                            "use 'zoo-acme:acme_mlp' or 'zoo-clash:acme_mlp'")
+
     use = "import zoo; print(zoo.spec('layer', {!r}).summary)"
-    refused = run_zoo(code=use.format("acme_scale"), plugins=("zoo-acme", "zoo-clash"))
-    assert refused.returncode != 0
-    error = refused.stderr.strip().splitlines()[-1]
-    assert "zoo-acme" in error and "zoo-clash" in error and "zoo-acme:acme_scale" in error
-    picked = run_zoo(code=use.format("zoo-clash:acme_scale"), plugins=("zoo-acme", "zoo-clash"))
+    refused = run_zoo(code=use.format("acme_scale"), plugins=both)
+    assert "zoo.errors.ZooError: layer 'acme_scale' is provided by zoo-acme and zoo-clash" in \
+        refused.stderr
+    picked = run_zoo(code=use.format("zoo-clash:acme_scale"), plugins=both)
     assert picked.stdout.strip() == "Clashing rescaling"
 
-    info = run_zoo("info", "acme_scale", "--json", plugins=("zoo-acme", "zoo-clash"))
+    info = run_zoo("info", "acme_scale", "--json", plugins=both)
     assert {row["plugin"] for row in json.loads(info.stdout)} == {"zoo-acme", "zoo-clash"}
 
 

@@ -24,8 +24,8 @@ def test_lookup_by_name_alias_and_case(registry):
 
 
 def test_get_imports_the_target_only_when_asked(registry):
-    assert registry.spec("model", "acme_mlp").target == "zoo_acme.parts:build_mlp"
-    assert callable(registry.get("model", "acme_mlp"))
+    assert registry.spec("head", "acme_head").target == "zoo_acme.parts:build_head"
+    assert callable(registry.get("head", "acme_head"))
 
 
 def test_a_clash_names_both_distributions_and_dist_name_picks_one(registry):
