@@ -21,23 +21,26 @@ def _finish(name, inputs, outputs, weights):
     return model
 
 
-def _conv_bn_relu(x, filters, name, strides=1, activation="relu"):
+def _conv_bn_relu(x, filters, name, strides=1, activation="relu", weight_decay=WEIGHT_DECAY):
+    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
-                      kernel_initializer="he_normal",
-                      kernel_regularizer=keras.regularizers.L2(WEIGHT_DECAY), name=f"{name}_conv")(x)
+                      kernel_initializer="he_normal", kernel_regularizer=regularizer,
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
 def plain_cnn(input_shape, weights=None, widths=(32, 64, 128)):
-    """Two conv-BN-ReLU per stage, 2x2 max-pool between stages: 32 px in, 8x8x128 out."""
+    """Two conv-BN-ReLU per stage, 2x2 max-pool between stages: 32 px in, 8x8x128 out.
+
+    No weight decay: with Adam and a 10-epoch cosine schedule it cost accuracy on digits."""
     inputs = keras.Input(input_shape)
     x = inputs
     for stage, filters in enumerate(widths):
         if stage:
             x = layers.MaxPooling2D(name=f"pool{stage}")(x)
-        x = _conv_bn_relu(x, filters, f"stage{stage + 1}a")
-        x = _conv_bn_relu(x, filters, f"stage{stage + 1}b")
+        x = _conv_bn_relu(x, filters, f"stage{stage + 1}a", weight_decay=0)
+        x = _conv_bn_relu(x, filters, f"stage{stage + 1}b", weight_decay=0)
     return _finish("plain_cnn", inputs, x, weights)
 
 
