@@ -1,0 +1,132 @@
+"""zoo-recommenders: the three models trained through ``zoo train`` on synthetic interactions
+with genre structure, judged against the popularity and rank-8 SVD baselines; recommend, export,
+data handling. One two_tower run is shared by the session (about 10 s on 2 cores)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from zoo_cli.main import cli
+from zoo_recommenders import data as rdata
+
+
+@pytest.fixture(scope="session")
+def interactions_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("interactions") / "interactions.csv"
+    rdata.write_synthetic(path, n_users=1000, n_items=400, seed=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_tower_run(interactions_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "two_tower"
+    return zoo.train("two_tower", data=interactions_csv, out=str(out), epochs=5, dim=16,
+                     log=lambda line: None).run
+
+
+def test_two_tower_beats_popularity_and_is_close_to_svd(two_tower_run):
+    metrics = two_tower_run.read("metrics.json")
+    recall, baselines = metrics["recall@10"], metrics["baselines"]
+    assert metrics["users"] == 1000
+    assert recall >= 1.5 * baselines["popular"]["recall@10"]
+    assert recall >= 0.85 * baselines["svd_rank8"]["recall@10"]
+    assert metrics["ndcg@10"] > baselines["popular"]["ndcg@10"]
+    assert {"splits.json", "history.csv", "curves.png", "model.keras"} <= {
+        p.name for p in two_tower_run.path.iterdir()}
+
+
+def test_item_knn_and_matrix_factorization_learn(interactions_csv, tmp_path):
+    knn = zoo.train("item_knn", data=interactions_csv, out=str(tmp_path / "knn"),
+                    log=lambda line: None).metrics
+    assert knn["recall@10"] >= 1.5 * knn["baselines"]["popular"]["recall@10"]
+    small = tmp_path / "small.csv"
+    rdata.write_synthetic(small, n_users=300, n_items=100, per_user=20, seed=1)
+    mf = zoo.train("mf", data=small, out=str(tmp_path / "mf"), epochs=8,
+                   log=lambda line: None).metrics
+    assert mf["rmse"] < 0.85 * mf["rmse_mean_baseline"]
+
+
+def test_recommend_leaves_out_training_items_and_handles_unknown_users(two_tower_run):
+    from zoo_recommenders.api import recommend
+
+    splits = two_tower_run.read("splits.json")
+    seen = {row[1] for row in splits["train"] if row[0] == "u0003"}
+    result = CliRunner().invoke(cli, ["recommend", str(two_tower_run.path), "--user", "u0003",
+                                      "--user", "stranger", "--k", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    recs = json.loads(result.stdout)
+    assert list(recs) == ["u0003", "stranger"]
+    assert len(recs["u0003"]) == 10 and not seen & {r["item"] for r in recs["u0003"]}
+    scores = [r["score"] for r in recs["u0003"]]
+    assert scores == sorted(scores, reverse=True)
+    assert "unknown user" in result.stderr
+    popular = recommend(two_tower_run, ["stranger"], k=3)
+    assert popular.notes == {"stranger": "unknown user: most popular items"}
+    assert [r["item"] for r in popular.items["stranger"]] == \
+        [r["item"] for r in recs["stranger"][:3]]
+
+
+def test_export_towers_and_retrieval(two_tower_run):
+    import tensorflow as tf
+
+    from zoo_recommenders.api import export
+
+    report = export(two_tower_run, k=5)
+    assert report["passed"] and report["artifacts"]["retrieval"]["topk_agreement"] == 1.0
+    retrieval = tf.saved_model.load(report["artifacts"]["retrieval"]["path"])
+    out = retrieval.signatures["serving_default"](user=tf.constant(["u0003", "u0004"]))
+    assert out["items"].shape == (2, 5) and out["items"].dtype == tf.string
+    query = tf.saved_model.load(report["artifacts"]["query_tower"]["path"])
+    embedding = query.signatures["serving_default"](user=tf.constant(["u0003"]))["embedding"]
+    assert np.isclose(np.linalg.norm(embedding.numpy()), 1.0, atol=1e-4)
+
+
+def test_models_reload_in_a_fresh_process(two_tower_run):
+    code = ("import sys, zoo; m = zoo.load_model(sys.argv[1]); "
+            "print(type(m).__name__, len(m.items))")
+    out = subprocess.run([sys.executable, "-c", code, str(two_tower_run.model_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["TwoTower", "400"]
+
+
+def test_split_by_time_holds_out_each_users_last_interactions():
+    data = rdata.Interactions(np.array(["a"] * 5 + ["b"] * 2), np.array(list("vwxyzpq")),
+                              None, np.array([5, 1, 4, 2, 3, 1, 2], float))
+    train, test = rdata.split_by_time(data, holdout=2)
+    assert sorted(test.item.tolist()) == ["v", "x"]  # a's two latest; b is too short to split
+    assert sorted(train.item.tolist()) == ["p", "q", "w", "y", "z"]
+
+
+def test_synthetic_data_is_seeded_and_structured():
+    a, b = rdata.synthetic(n_users=50, seed=3), rdata.synthetic(n_users=50, seed=3)
+    assert (a.item == b.item).all() and len(set(a.user)) == 50
+    assert not (rdata.synthetic(n_users=50, seed=4).item[:20] == a.item[:20]).all()
+
+
+def test_bad_data_is_a_one_line_error(tmp_path, interactions_csv):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer,product\n1,2\n")
+    result = CliRunner().invoke(cli, ["train", "two_tower", "--data", str(bad)])
+    assert result.exit_code == 1 and "user,item" in result.output
+    implicit = tmp_path / "implicit.csv"
+    implicit.write_text("user,item\n" + "".join(f"u{i % 7},i{i % 11}\n" for i in range(60)))
+    with pytest.raises(zoo.ZooError, match="no rating column"):
+        zoo.train("matrix_factorization", data=implicit, out=str(tmp_path / "mf"))
+    with pytest.raises(zoo.ZooError, match="not a recommender run"):
+        from zoo_recommenders.api import recommend
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "config.json").write_text('{"task": "image_classification"}')
+        recommend(tmp_path / "other", ["u1"])
+
+
+def test_hook_module_is_light():
+    code = ("import sys, zoo_recommenders.hooks, zoo; zoo.list('model'); "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
