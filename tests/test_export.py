@@ -325,3 +325,20 @@ def test_cli_int8_with_calibration_folder(run, digits, tmp_path):
     assert (out.parent / "labels.txt").is_file() and (out.parent / "export-report.json").is_file()
     code, lines = _cli("export", run.path, "--format", "saved_model", "--out", tmp_path / "srv")
     assert code == 0 and any("top-1 agreement" in line for line in lines)
+
+
+def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path):
+    """The real path: zoo.finetune's model (Preprocess layer, keras.applications backbone,
+    augmentation, head) converts to builtin ops, float32 and int8."""
+    from zoo.data.digits import write_digits
+
+    write_digits(tmp_path / "digits", limit=8)
+    result = zoo.finetune("mobilenet_v2", tmp_path / "digits", weights="none", image_size=32,
+                          epochs=1, fine_tune_epochs=0, batch_size=16, out=str(tmp_path / "run"),
+                          log=lambda line: None)
+    reports = {q: zoo.export(result.path, quantize=q) for q in ("none", "int8")}
+    for report in reports.values():
+        assert report["passed"] and "DEPTHWISE_CONV_2D" in report["ops"]
+        assert not [op for op in report["ops"] if op.startswith("Flex") or op == "CUSTOM"]
+    assert reports["none"]["agreement"] >= 0.99 and reports["int8"]["input"] == "uint8"
+    assert reports["int8"]["size_bytes"] < 0.35 * reports["none"]["size_bytes"]

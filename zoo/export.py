@@ -320,12 +320,21 @@ def read_metadata(path) -> dict:
     from ai_edge_litert import schema_py_generated as schema
 
     data = Path(path).read_bytes()
+    if data[4:8] != b"TFL3":
+        raise ZooError(f"{path} is not a TFLite file")
     model = schema.Model.GetRootAs(data, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         if entry.Name() == METADATA_NAME.encode():
             return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
     raise ZooError(f"{path} has no {METADATA_NAME} metadata; was it written by zoo export?")
+
+
+def _metadata_or_empty(path) -> dict:
+    try:
+        return read_metadata(path)
+    except ZooError:  # a file from elsewhere: judged as a float model
+        return {}
 
 
 def _interpreter(model, num_threads: int = 1):
@@ -413,16 +422,21 @@ class SavedModelClassifier:
 
 # -- verification ------------------------------------------------------------------------------
 
-def verify(artifact, source, quantize: str = "none", heldout=None, num_threads: int = 1,
+def verify(artifact, source, quantize: str | None = None, heldout=None, num_threads: int = 1,
            verify_size: int = DEFAULT_VERIFY_SIZE) -> dict:
-    """Run ``artifact`` (a .tflite file or SavedModel directory) on the run's held-out images
-    and compare it with the Keras model. Returns the report; ``report["passed"]`` is False (with
-    ``report["failure"]``) when a float export agrees on fewer than 99% of images."""
+    """Run ``artifact`` (a .tflite file or SavedModel directory) on the held-out images of
+    ``source`` (a run) and compare it with the run's Keras model. Returns the report;
+    ``report["passed"]`` is False (with ``report["failure"]``) when a float export agrees on
+    fewer than 99% of images. ``quantize`` defaults to what the file's metadata says."""
     source = source if isinstance(source, ExportSource) else ExportSource(
         source if isinstance(source, Run) else Run.open(source))
-    images, labels, split = heldout if heldout is not None else source.heldout(verify_size)
     artifact = Path(artifact)
+    if not artifact.exists():
+        raise ZooError(f"{artifact} does not exist; pass a .tflite file or SavedModel folder")
     is_tflite = artifact.is_file()
+    if quantize is None:
+        quantize = _metadata_or_empty(artifact).get("quantize", "none") if is_tflite else "none"
+    images, labels, split = heldout if heldout is not None else source.heldout(verify_size)
     classifier = TFLiteClassifier(artifact, num_threads) if is_tflite else SavedModelClassifier(
         artifact)
     expected = np.concatenate([np.asarray(source.probabilities(images[i:i + 64]))
