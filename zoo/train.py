@@ -194,9 +194,12 @@ def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
         callback = RunCheckpoint(run, state, index, stage, patience, offset)
         if jit_compile is not None:
             model.jit_compile = jit_compile
-        model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
-                  initial_epoch=initial, callbacks=[callback], class_weight=data.class_weight,
-                  verbose=verbose)
+        with warnings.catch_warnings():
+            # tf.data pipelines shuffle themselves; Keras warns that fit's shuffle is ignored.
+            warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+            model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
+                      initial_epoch=initial, callbacks=[callback],
+                      class_weight=data.class_weight, verbose=verbose)
 
     if (ckpt_dir / "best.weights.h5").is_file():
         _load_weights(model, ckpt_dir / "best.weights.h5", with_optimizer=False)

@@ -58,8 +58,9 @@ class ImageFolder:
     def report(self) -> list[str]:
         """Human lines: what was found, and what was skipped (count and the first few paths)."""
         sizes = ", ".join(f"{len(items)} {split}" for split, items in self.splits.items() if items)
+        split = f": {sizes}" if self.splits["val"] or self.splits["test"] else ""
         lines = [f"Found {sum(map(len, self.splits.values()))} images in {len(self.classes)} "
-                 f"classes in {self.root} ({self.layout}: {sizes})"]
+                 f"classes in {self.root} ({self.layout}{split})"]
         lines += self.notes
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} file(s) that are not readable images:")

@@ -65,21 +65,25 @@ class DenseHead(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-def classifier(num_outputs: int, dropout: float = 0.2, **options) -> DenseHead:
+def classifier(num_outputs: int, dropout: float = 0.2, name: str = "head",
+               **options) -> DenseHead:
     """Softmax over ``num_outputs`` classes."""
-    return DenseHead(num_outputs, "softmax", dropout, name="head", **options)
+    return DenseHead(num_outputs, "softmax", dropout, name=name, **options)
 
 
-def multilabel(num_outputs: int, dropout: float = 0.2, **options) -> DenseHead:
+def multilabel(num_outputs: int, dropout: float = 0.2, name: str = "head",
+               **options) -> DenseHead:
     """An independent sigmoid per label."""
-    return DenseHead(num_outputs, "sigmoid", dropout, name="head", **options)
+    return DenseHead(num_outputs, "sigmoid", dropout, name=name, **options)
 
 
-def regression(num_outputs: int, dropout: float = 0.0, **options) -> DenseHead:
+def regression(num_outputs: int, dropout: float = 0.0, name: str = "head",
+               **options) -> DenseHead:
     """``num_outputs`` real values."""
-    return DenseHead(num_outputs, "linear", dropout, name="head", **options)
+    return DenseHead(num_outputs, "linear", dropout, name=name, **options)
 
 
-def embedding(num_outputs: int = 128, dropout: float = 0.0, **options) -> DenseHead:
+def embedding(num_outputs: int = 128, dropout: float = 0.0, name: str = "head",
+               **options) -> DenseHead:
     """Unit-length ``num_outputs``-dimensional vectors (for a metric-learning loss)."""
-    return DenseHead(num_outputs, "linear", dropout, normalize=True, name="head", **options)
+    return DenseHead(num_outputs, "linear", dropout, normalize=True, name=name, **options)

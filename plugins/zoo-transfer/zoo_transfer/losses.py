@@ -11,6 +11,7 @@ from keras import ops
 
 def _one_hot_like(y_true, y_pred):
     """One-hot ``y_true`` unless it already is (same rank and width as ``y_pred``)."""
+    y_true = ops.convert_to_tensor(y_true)
     classes = y_pred.shape[-1]
     if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == classes and classes != 1:
         return ops.cast(y_true, y_pred.dtype)
