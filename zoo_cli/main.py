@@ -27,9 +27,13 @@ def _error_line(message: str, exit_code: int):
     sys.exit(exit_code)
 
 
-def _usage_message(exc: click.UsageError) -> str:
+def _usage_error(exc: click.UsageError):
+    """A usage mistake as one line; a bare group name still shows its help, as click does."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        exc.show()
+        sys.exit(exc.exit_code)
     hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    return exc.format_message() + hint
+    _error_line(exc.format_message() + hint, exc.exit_code)
 
 
 class ZooGroup(click.Group):
@@ -63,7 +67,7 @@ class ZooGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
-            _error_line(_usage_message(exc), exc.exit_code)
+            _usage_error(exc)
 
     def invoke(self, ctx):
         try:
@@ -71,7 +75,7 @@ class ZooGroup(click.Group):
         except ZooError as exc:
             _error_line(str(exc), 1)
         except click.UsageError as exc:
-            _error_line(_usage_message(exc), exc.exit_code)
+            _usage_error(exc)
 
 
 def _disable_plugins(ctx, param, names):
