@@ -1,0 +1,73 @@
+"""zoo-rnn's layers through Keras' layer harness, and what masking must mean for them."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+from keras.src.testing.test_case import TestCase
+
+import zoo
+from zoo_rnn import layers
+
+
+class TestLayers(TestCase):
+    def test_masked_pooling_modes(self):
+        for mode, width in (("mean", 3), ("max", 3), ("mean_max", 6)):
+            self.run_layer_test(layers.MaskedGlobalPooling, {"mode": mode},
+                                input_shape=(2, 5, 3), expected_output_shape=(2, width),
+                                expected_num_trainable_weights=0, supports_masking=True,
+                                run_training_check=False)
+
+    def test_attention_pooling(self):
+        self.run_layer_test(layers.AttentionPooling, {"units": 4}, input_shape=(2, 5, 3),
+                            expected_output_shape=(2, 3), expected_num_trainable_weights=3,
+                            supports_masking=True)
+
+
+def _padded_batch():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(2, 6, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], dtype=bool)
+    return values, mask
+
+
+def test_masked_pooling_ignores_padded_steps():
+    values, mask = _padded_batch()
+    pooled = keras.ops.convert_to_numpy(layers.MaskedGlobalPooling("mean_max")(values, mask=mask))
+    for row, keep in zip(range(2), mask.sum(axis=1)):
+        real = values[row, :keep]
+        np.testing.assert_allclose(pooled[row], np.concatenate([real.mean(0), real.max(0)]),
+                                   rtol=1e-5)
+
+
+def test_attention_pooling_gives_padding_no_weight():
+    values, mask = _padded_batch()
+    layer = layers.AttentionPooling(8, return_attention=True)
+    pooled, attention = (keras.ops.convert_to_numpy(t) for t in layer(values, mask=mask))
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
+    assert attention[~mask].max() < 1e-6
+    np.testing.assert_allclose(pooled, np.einsum("bt,btf->bf", attention, values), rtol=1e-4)
+    # garbage in the padded steps changes nothing
+    noisy = values.copy()
+    noisy[~mask] = 100.0
+    again = keras.ops.convert_to_numpy(layer(noisy, mask=mask)[0])
+    np.testing.assert_allclose(again, pooled, rtol=1e-5)
+
+
+def test_models_and_layers_are_registered_through_the_plugin():
+    assert zoo.spec("model", "lstm_classifier").task == "zoo_rnn.tasks:TextClassificationTask"
+    assert zoo.spec("model", "lstm_forecaster").plugin == "zoo-rnn"
+    assert zoo.get("layer", "attention_pooling") is layers.AttentionPooling
+    for name in ("gru_classifier", "bilstm_attention"):
+        model = zoo.get("model", name)(num_classes=3, vocab_size=50, sequence_length=7)
+        probabilities = model.predict(np.array([[4, 9, 2, 0, 0, 0, 0]], "int32"), verbose=0)
+        np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+
+
+def test_hook_module_and_listing_do_not_import_tensorflow():
+    script = ("import sys, zoo, zoo_rnn.plugin, zoo_rnn.tasks, zoo_rnn.datasets; "
+              "zoo.list('model'); "
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1000:]

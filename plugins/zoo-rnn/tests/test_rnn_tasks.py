@@ -1,0 +1,109 @@
+"""``zoo train`` of zoo-rnn's models on real data: the LSTM classifier against a TF-IDF baseline
+on the fortunes set, raw-text predict/evaluate, a fresh-process reload, verified exports; the
+forecaster on a periodic series."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from zoo.runs import Run
+from zoo_cli.main import cli
+from zoo_rnn import datasets
+
+STARTREK = "Captain, the Klingons are firing on the Enterprise and Spock says it is illogical"
+
+
+@pytest.fixture(scope="module")
+def fortunes_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "fortunes.csv"
+    summary = datasets.write_fortunes_csv(path)
+    assert len(summary["counts"]) == 5 and 800 <= summary["rows"] <= 1000
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_run(fortunes_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "lstm"
+    return zoo.train("lstm_classifier", data=fortunes_csv, seed=1, epochs=14, out=str(out),
+                     log=lambda line: None)
+
+
+def test_lstm_classifier_reaches_the_tfidf_baseline(text_run):
+    metrics = text_run.metrics
+    baseline = metrics["baseline"]
+    assert baseline["model"] == "tfidf_logistic_regression" and baseline["accuracy"] > 0.6
+    assert metrics["accuracy"] >= 0.9 * baseline["accuracy"], metrics
+    run = Run.open(text_run.path)
+    vocabulary = run.file("vocabulary.txt").read_text().splitlines()
+    assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) == 2000
+    assert sorted(run.labels) == sorted(datasets.FORTUNE_CATEGORIES)
+    assert len(run.read("splits.json")["test"]) > 100
+
+
+def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
+    runner = CliRunner()
+    done = runner.invoke(cli, ["predict", str(text_run.path), STARTREK, "--json"])
+    assert done.exit_code == 0, done.output
+    (row,) = json.loads(done.stdout)
+    assert row["text"] == STARTREK and row["class"] == "startrek"
+
+    subset = tmp_path / "law.csv"
+    lines = fortunes_csv.read_text().splitlines()
+    subset.write_text("\n".join([lines[0]] + [l for l in lines if l.endswith(",law")][:20]) + "\n")
+    done = runner.invoke(cli, ["evaluate", str(text_run.path), "--data", str(subset), "--json"])
+    assert done.exit_code == 0, done.output
+    metrics = json.loads(done.stdout)
+    assert metrics["data"] == str(subset) and sum(metrics["per_class"]["law"].get(k, 0)
+                                                  for k in ("support",)) == 20
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,label\nhello,law\n")
+    done = runner.invoke(cli, ["evaluate", str(text_run.path), "--data", str(bad)])
+    assert done.exit_code == 1 and "--text-column" in done.output
+
+
+def test_run_model_reloads_in_a_fresh_process(text_run):
+    expected = text_run.load_model().predict(np.array([STARTREK], dtype=object), verbose=0)
+    script = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf, zoo
+        model = zoo.load_model({str(text_run.path / 'model.keras')!r})
+        print(json.dumps(model.predict(tf.constant([{STARTREK!r}]), verbose=0).tolist()))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("format", ["tflite", "saved_model"])
+def test_exports_verify_against_keras(text_run, format):
+    report = Run.open(text_run.path).task().export(text_run.path, format=format)
+    assert report["passed"] and report["agreement"] >= 0.99 and report["heldout"] > 100
+    if format == "tflite":
+        assert "WHILE" in report["ops"] and "FLEX" not in " ".join(report["ops"])
+        exports = text_run.path / "exports"
+        assert (exports / "vocabulary.txt").read_text().splitlines()[1] == "[UNK]"
+        assert (exports / "labels.txt").read_text().split() == Run.open(text_run.path).labels
+
+
+def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path):
+    steps = np.arange(700)
+    noise = np.random.default_rng(0).normal(scale=0.05, size=700)
+    series = 10 + np.sin(2 * np.pi * steps / 25) + noise
+    csv = tmp_path / "series.csv"
+    csv.write_text("value\n" + "\n".join(f"{v:.4f}" for v in series) + "\n")
+    run = zoo.train("lstm_forecaster", data=csv, window=25, epochs=6, seed=0,
+                    out=str(tmp_path / "run"), log=lambda line: None)
+    metrics = run.metrics
+    assert metrics["mae_vs_naive"] < 0.6, metrics
+    forecast = zoo.predict(run, [f"{v:.4f}" for v in series[-25:]])
+    assert len(forecast) == 1 and abs(forecast[0]["forecast"] - (10 + np.sin(
+        2 * np.pi * 700 / 25))) < 0.4
+    report = Run.open(run.path).task().export(run.path, format="tflite")
+    assert report["passed"]

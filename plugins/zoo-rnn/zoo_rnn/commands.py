@@ -1,0 +1,36 @@
+"""``zoo data fortunes`` / ``zoo data stocks``: the plugin's real sample data sets as CSV."""
+
+from __future__ import annotations
+
+import click
+
+from zoo_rnn import datasets
+
+
+def add_data_commands(cli: click.Group) -> None:
+    group = cli.commands.get("data")
+    if not isinstance(group, click.Group):
+        return  # a core without `zoo data`: the Python functions in zoo_rnn.datasets remain
+    group.add_command(fortunes_command)
+    group.add_command(stocks_command)
+
+
+@click.command("fortunes")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--categories", default=",".join(datasets.FORTUNE_CATEGORIES), show_default=True,
+              help="Comma-separated fortune files, one class each.")
+@click.option("--per-class", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Fortunes kept per class (the first ones, in file order).")
+def fortunes_command(out, categories, per_class):
+    """Write real quotations from the BSD fortune files as a text,label CSV (text classes)."""
+    summary = datasets.write_fortunes_csv(out, categories.split(","), per_class=per_class)
+    counts = ", ".join(f"{name} {n}" for name, n in summary["counts"].items())
+    click.echo(f"{summary['rows']} texts ({counts}) written to {summary['path']}")
+
+
+@click.command("stocks")
+@click.argument("out", type=click.Path(dir_okay=False))
+def stocks_command(out):
+    """Write a daily closing-price series (matplotlib's sample data) as a date,value CSV."""
+    summary = datasets.write_stock_csv(out)
+    click.echo(f"{summary['rows']} days of {summary['series']} written to {summary['path']}")

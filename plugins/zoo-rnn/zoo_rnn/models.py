@@ -1,0 +1,68 @@
+"""Model builders of zoo-rnn: ``build(**options) -> keras.Model``.
+
+The text classifiers take token ids (int32, 0 is padding) and return class probabilities; the
+text task puts a ``TextVectorization`` layer in front, so trained models take raw strings while
+the TFLite export keeps the token-id model and ships the vocabulary beside it.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from zoo_rnn.layers import AttentionPooling, MaskedGlobalPooling
+
+
+def _text_classifier(name, num_classes, vocab_size, sequence_length, embedding_dim, dropout,
+                     encode):
+    tokens = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = encode(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    # float32 probabilities even under a mixed-precision policy
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="classes")(x)
+    return keras.Model(tokens, outputs, name=name)
+
+
+def lstm_classifier(num_classes, vocab_size, sequence_length=80, embedding_dim=32, units=64,
+                    dropout=0.3):
+    """Embedding -> LSTM over every step -> masked mean+max pooling -> softmax.
+
+    Pooling all steps rather than keeping the last state learns far faster on small data
+    (measured: 0.78 vs 0.67 held-out accuracy on the 5-class fortunes set)."""
+    def encode(x):
+        x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
+        return MaskedGlobalPooling("mean_max", name="pool")(x)
+    return _text_classifier("lstm_classifier", num_classes, vocab_size, sequence_length,
+                            embedding_dim, dropout, encode)
+
+
+def gru_classifier(num_classes, vocab_size, sequence_length=80, embedding_dim=32, units=64,
+                   dropout=0.3):
+    """Like :func:`lstm_classifier` with a GRU: fewer weights, often as accurate."""
+    def encode(x):
+        x = layers.GRU(units, return_sequences=True, name="gru")(x)
+        return MaskedGlobalPooling("mean_max", name="pool")(x)
+    return _text_classifier("gru_classifier", num_classes, vocab_size, sequence_length,
+                            embedding_dim, dropout, encode)
+
+
+def bilstm_attention(num_classes, vocab_size, sequence_length=80, embedding_dim=32, units=64,
+                     dropout=0.3):
+    """Embedding -> bidirectional LSTM (units per direction) -> attention pooling -> softmax."""
+    def encode(x):
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(x)
+        return AttentionPooling(units, name="attention")(x)
+    return _text_classifier("bilstm_attention", num_classes, vocab_size, sequence_length,
+                            embedding_dim, dropout, encode)
+
+
+def lstm_forecaster(window=30, horizon=1, units=32, dropout=0.0):
+    """(batch, window) normalized past values -> (batch, horizon) next values, by a 2-layer LSTM."""
+    history = keras.Input((window,), name="history")
+    x = layers.Reshape((window, 1), name="steps")(history)
+    x = layers.LSTM(units, return_sequences=True, name="lstm1")(x)
+    x = layers.LSTM(units, dropout=dropout, name="lstm2")(x)
+    outputs = layers.Dense(horizon, dtype="float32", name="forecast")(x)
+    return keras.Model(history, outputs, name="lstm_forecaster")

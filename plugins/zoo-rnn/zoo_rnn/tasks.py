@@ -1,0 +1,389 @@
+"""Tasks of zoo-rnn, run by ``zoo train MODEL`` through the core's shared loop (zoo.train).
+
+* :class:`TextClassificationTask`: a ``text,label`` CSV; the vocabulary is built from the training
+  split and lives inside the saved model (a ``TextVectorization`` layer in front of the token-id
+  model), so the run's ``model.keras`` takes raw strings; ``vocabulary.txt`` is written beside it.
+* :class:`ForecastingTask`: a CSV column of values in time order; windows of past values predict
+  the next ``horizon`` values. Normalization lives inside the model too.
+
+Importing this module is light; TensorFlow is imported by the methods.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from zoo import io
+from zoo.errors import ZooError
+from zoo.tasks.base import Option, Task, TaskData, positive_int
+
+VOCABULARY_NAME = "vocabulary.txt"
+#: The nested model inside a text run's model.keras that takes token ids (what TFLite ships).
+SEQUENCE_MODEL = "sequence_model"
+TEXT_QUANTIZATIONS = ("none", "float16", "dynamic")
+
+
+def fraction(value) -> float:
+    number = float(value)
+    if not 0 <= number < 1:
+        raise ValueError(value)
+    return number
+
+
+def read_csv_columns(path, columns: list[str]) -> list[list[str]]:
+    """The given columns of a CSV file, one list per column; errors say how to fix the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"no CSV file at {path}; pass --data FILE.csv")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ZooError(f"{path} has no column {missing[0]!r} (columns: "
+                               f"{', '.join(header) or 'none'}); name it with "
+                               f"--{'text' if missing[0] == columns[0] else 'label'}-column")
+            rows = [[(row[c] or "").strip() for c in columns] for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ZooError(f"{path} is not a readable UTF-8 CSV file ({exc})") from None
+    rows = [row for row in rows if all(row)]
+    if not rows:
+        raise ZooError(f"{path} has no rows with every one of {', '.join(columns)} filled in")
+    return [list(column) for column in zip(*rows)]
+
+
+def split_indices(labels, val_split: float, test_split: float, seed: int, stratify=True):
+    """Index arrays (train, val, test); stratified by ``labels`` when ``stratify``."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    labels = np.asarray(labels)
+
+    def cut(idx, size):
+        if size == 0:
+            return idx, idx[:0]
+        try:
+            return train_test_split(idx, test_size=size, random_state=seed,
+                                    stratify=labels[idx] if stratify else None)
+        except ValueError as exc:
+            raise ZooError(f"cannot split the data ({exc}); give every class at least a few "
+                           f"rows or lower --val-split / --test-split") from None
+
+    rest, test = cut(indices, test_split)
+    train, val = cut(rest, val_split / (1 - test_split) if val_split else 0)
+    if len(val) == 0:
+        raise ZooError("training needs held-out rows to pick the best epoch; use --val-split > 0")
+    return train, val, test
+
+
+class TextClassificationTask(Task):
+    """Classify short texts from a CSV with a recurrent model (``zoo train lstm_classifier``)."""
+
+    name = "zoo_rnn.tasks:TextClassificationTask"
+    OPTIONS = {
+        "text_column": Option("text", str, "CSV column holding the text"),
+        "label_column": Option("label", str, "CSV column holding the class name"),
+        "max_tokens": Option(2000, positive_int,
+                             "vocabulary size: the most frequent words of the training split"),
+        "sequence_length": Option(80, positive_int, "tokens kept per text (the rest is cut)"),
+        "embedding_dim": Option(32, positive_int, "word embedding width"),
+        "units": Option(64, positive_int, "recurrent units (per direction)"),
+        "dropout": Option(0.3, fraction, "dropout on embeddings and pooled features"),
+        "val_split": Option(0.15, fraction, "fraction held out to pick the best epoch"),
+        "test_split": Option(0.15, fraction, "fraction held out for the final metrics"),
+        # Defaults measured on the 5-class fortunes set (zoo data fortunes).
+        "lr": Option(5e-3, float, "learning rate"),
+        "epochs": Option(30, positive_int, "training epochs"),
+        "patience": Option(8, int, "stop after this many epochs without validation improvement "
+                                   "(0 never stops early)"),
+    }
+
+    vectorizer = None
+
+    # -- data -------------------------------------------------------------------------------
+    def _read(self, path):
+        return read_csv_columns(path, [self.options["text_column"], self.options["label_column"]])
+
+    def load_data(self) -> TaskData:
+        import keras
+        import tensorflow as tf
+
+        opts = self.options
+        if not opts["data"]:
+            raise ZooError("pass --data FILE.csv with a text and a label column "
+                           "(try: zoo data fortunes fortunes.csv)")
+        texts, labels = self._read(opts["data"])
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise ZooError(f"{opts['data']} has one class ({classes[0]}); a classifier needs two")
+        y = np.array([classes.index(label) for label in labels], dtype="int32")
+        texts = np.array(texts, dtype=object)
+        parts = dict(zip(("train", "val", "test"),
+                         split_indices(y, opts["val_split"], opts["test_split"], opts["seed"])))
+        self.vectorizer = keras.layers.TextVectorization(
+            max_tokens=opts["max_tokens"], output_sequence_length=opts["sequence_length"],
+            name="vectorize")
+        self.vectorizer.adapt(tf.constant(texts[parts["train"]].astype(str)))
+
+        def dataset(idx, shuffle=False):
+            ds = tf.data.Dataset.from_tensor_slices((texts[idx].astype(str), y[idx]))
+            if shuffle:
+                ds = ds.shuffle(len(idx), seed=opts["seed"], reshuffle_each_iteration=True)
+            return ds.batch(opts["batch_size"]).prefetch(tf.data.AUTOTUNE)
+
+        counts = {split: {c: int((y[idx] == i).sum()) for i, c in enumerate(classes)}
+                  for split, idx in parts.items()}
+        for split, per_class in counts.items():
+            self.log(f"{split}: {sum(per_class.values())} texts")
+        return TaskData(
+            train=dataset(parts["train"], shuffle=True), val=dataset(parts["val"]),
+            test=dataset(parts["test"]) if len(parts["test"]) else None, classes=classes,
+            info={"path": str(Path(opts["data"]).resolve()), "counts": counts,
+                  "vocabulary_size": int(self.vectorizer.vocabulary_size())},
+            splits={split: [[str(texts[i]), int(y[i])] for i in idx]
+                    for split, idx in parts.items()})
+
+    def write_config(self, run, data: TaskData) -> None:
+        super().write_config(run, data)
+        io.write_text(run.file(VOCABULARY_NAME),
+                      "\n".join(self.vectorizer.get_vocabulary()) + "\n")
+
+    # -- model ------------------------------------------------------------------------------
+    def build_model(self, data: TaskData):
+        import keras
+
+        import zoo
+        from zoo.train import make_optimizer
+
+        opts = self.options
+        sequence_model = zoo.get("model", self.model_name)(
+            num_classes=len(data.classes), vocab_size=int(self.vectorizer.vocabulary_size()),
+            sequence_length=opts["sequence_length"], embedding_dim=opts["embedding_dim"],
+            units=opts["units"], dropout=opts["dropout"])
+        sequence_model.name = SEQUENCE_MODEL
+        text = keras.Input(shape=(), dtype="string", name="text")
+        model = keras.Model(text, sequence_model(self.vectorizer(text)), name=self.model_name)
+        model.compile(optimizer=make_optimizer(opts["optimizer"], opts["lr"]),
+                      loss="sparse_categorical_crossentropy",
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        self.log(f"Model: {self.model_name}, vocabulary {self.vectorizer.vocabulary_size()} words, "
+                 f"{model.count_params():,} parameters")
+        return model
+
+    # -- using a trained run ----------------------------------------------------------------
+    def _heldout(self, run, data):
+        """(texts, class indices, source name, train rows) for evaluate."""
+        splits = run.read("splits.json")
+        if data is None or isinstance(data, TaskData):
+            split = "test" if splits.get("test") else "val"
+            rows = splits[split]
+            return [t for t, _ in rows], [c for _, c in rows], f"{split} split", splits["train"]
+        texts, labels = self._read(data)
+        classes = run.labels
+        unknown = sorted(set(labels) - set(classes))
+        if unknown:
+            raise ZooError(f"{data} has labels the model does not know: {', '.join(unknown[:5])}; "
+                           f"its classes are {', '.join(classes)}")
+        return texts, [classes.index(label) for label in labels], str(data), splits["train"]
+
+    def evaluate(self, run, data=None) -> dict:
+        """Accuracy, per-class precision/recall, the confusion matrix, and, side by side, the
+        accuracy of a TF-IDF + logistic-regression baseline fitted on the run's training split."""
+        import tensorflow as tf
+
+        from zoo import plots
+        from zoo.tasks.image_classification import classification_metrics
+
+        texts, labels, source, train_rows = self._heldout(run, data)
+        classes = run.labels
+        model = run.load_model()
+        probabilities = model.predict(tf.constant(texts), batch_size=256, verbose=0)
+        metrics = classification_metrics(np.asarray(labels), probabilities, classes)
+        metrics["data"] = source
+        baseline = tfidf_baseline_accuracy([t for t, _ in train_rows], [c for _, c in train_rows],
+                                           texts, labels)
+        metrics["baseline"] = {"model": "tfidf_logistic_regression", "accuracy": baseline,
+                               "relative_accuracy": round(metrics["accuracy"] / baseline, 4)
+                               if baseline else None}
+        png = run.file("confusion.png" if data is None or isinstance(data, TaskData)
+                       else f"confusion-{Path(data).stem}.png")
+        plots.plot_confusion(metrics["confusion_matrix"], classes, png,
+                             title=f"{self.model_name} on {source}")
+        metrics["confusion_png"] = str(png)
+        return metrics
+
+    def predict(self, run, inputs, top_k: int = 1, **_) -> list[dict]:
+        """``{"text", "class", "probability", "top": [[class, probability], ...]}`` per text."""
+        import tensorflow as tf
+
+        texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
+        if not texts:
+            raise ZooError("give at least one text to classify")
+        classes = run.labels
+        probabilities = run.load_model().predict(tf.constant(texts), verbose=0)
+        k = max(1, min(int(top_k), len(classes)))
+        results = []
+        for text, row in zip(texts, probabilities):
+            top = [[classes[i], round(float(row[i]), 4)] for i in np.argsort(row)[::-1][:k]]
+            results.append({"text": text, "class": top[0][0], "probability": top[0][1],
+                            "top": top})
+        return results
+
+    def export(self, run, format: str = "tflite", quantize: str = "none", out=None, **_) -> dict:
+        """SavedModel taking raw strings, or TFLite taking int32 token ids with
+        ``vocabulary.txt`` and ``labels.txt`` beside it; verified on held-out texts."""
+        from zoo_rnn import export
+
+        return export.export_text_run(run, format=format, quantize=quantize, out=out)
+
+
+def tfidf_baseline_accuracy(train_texts, train_labels, texts, labels) -> float:
+    """Held-out accuracy of TF-IDF (words) + logistic regression, scikit-learn defaults."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer()
+    classifier = LogisticRegression(max_iter=2000)
+    classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
+    return round(float(classifier.score(vectorizer.transform(texts), labels)), 4)
+
+
+class ForecastingTask(Task):
+    """Forecast a univariate series from a CSV column (``zoo train lstm_forecaster``).
+
+    Splits are chronological (train, then val, then test); windows of ``--window`` past values
+    predict the next ``--horizon``. Metrics compare with the naive forecast (repeat the last value).
+    """
+
+    name = "zoo_rnn.tasks:ForecastingTask"
+    OPTIONS = {
+        "value_column": Option("value", str, "CSV column holding the series, in time order"),
+        "window": Option(30, positive_int, "past values the model sees"),
+        "horizon": Option(1, positive_int, "future values it predicts"),
+        "units": Option(32, positive_int, "LSTM units"),
+        "val_split": Option(0.15, fraction, "fraction of the series (after train) for validation"),
+        "test_split": Option(0.15, fraction, "last fraction of the series, for the final metrics"),
+        "lr": Option(3e-3, float, "learning rate"),
+        "epochs": Option(20, positive_int, "training epochs"),
+    }
+
+    def _series(self, path) -> np.ndarray:
+        (values,) = read_csv_columns(path, [self.options["value_column"]])
+        try:
+            return np.array([float(v) for v in values], dtype="float32")
+        except ValueError as exc:
+            raise ZooError(f"{path}: column {self.options['value_column']!r} must hold numbers "
+                           f"({exc})") from None
+
+    def _windows(self, series):
+        window, horizon = self.options["window"], self.options["horizon"]
+        count = len(series) - window - horizon + 1
+        if count < 1:
+            raise ZooError(f"a series of {len(series)} values is too short for --window {window} "
+                           f"and --horizon {horizon}")
+        x = np.stack([series[i:i + window] for i in range(count)])
+        y = np.stack([series[i + window:i + window + horizon] for i in range(count)])
+        return x, y
+
+    def _split_bounds(self, n):
+        opts = self.options
+        test_start = int(round(n * (1 - opts["test_split"])))
+        val_start = int(round(n * (1 - opts["test_split"] - opts["val_split"])))
+        return {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, n)}
+
+    def _split_windows(self, series, split, bounds):
+        """Windows whose targets fall in ``split``; their history may reach into earlier splits."""
+        start, end = bounds[split]
+        return self._windows(series[max(0, start - self.options["window"]):end])
+
+    def load_data(self) -> TaskData:
+        import tensorflow as tf
+
+        opts = self.options
+        if not opts["data"]:
+            raise ZooError("pass --data FILE.csv with a value column (try: zoo data stocks "
+                           "stocks.csv)")
+        series = self._series(opts["data"])
+        bounds = self._split_bounds(len(series))
+        train_values = series[slice(*bounds["train"])]
+        self.mean, self.std = float(train_values.mean()), float(train_values.std() or 1.0)
+        sets = {}
+        for split in ("train", "val", "test"):
+            if bounds[split][1] > bounds[split][0]:
+                x, y = self._split_windows(series, split, bounds)
+                ds = tf.data.Dataset.from_tensor_slices((x, y))
+                if split == "train":
+                    ds = ds.shuffle(len(x), seed=opts["seed"])
+                sets[split] = ds.batch(opts["batch_size"])
+        return TaskData(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
+                        info={"path": str(Path(opts["data"]).resolve()), "length": len(series),
+                              "splits": bounds, "mean": self.mean, "std": self.std})
+
+    def build_model(self, data: TaskData):
+        import keras
+
+        import zoo
+        from zoo.train import make_optimizer
+
+        opts = self.options
+        core = zoo.get("model", self.model_name)(window=opts["window"], horizon=opts["horizon"],
+                                                 units=opts["units"])
+        core.name = SEQUENCE_MODEL
+        history = keras.Input((opts["window"],), name="history")
+        scaled = keras.layers.Rescaling(1 / self.std, -self.mean / self.std, name="normalize")(
+            history)
+        forecast = keras.layers.Rescaling(self.std, self.mean, name="denormalize")(core(scaled))
+        model = keras.Model(history, forecast, name=self.model_name)
+        model.compile(optimizer=make_optimizer(opts["optimizer"], opts["lr"]),
+                      loss=keras.losses.Huber(delta=self.std), metrics=["mae"])
+        return model
+
+    def evaluate(self, run, data=None) -> dict:
+        """MAE and RMSE on the test split (or the series in ``data``) against the naive forecast."""
+        series = self._series(data if data is not None and not isinstance(data, TaskData)
+                              else run.config["data"]["path"])
+        if data is None or isinstance(data, TaskData):
+            bounds = {k: tuple(v) for k, v in run.config["data"]["splits"].items()}
+            split = "test" if bounds["test"][1] > bounds["test"][0] else "val"
+            x, y = self._split_windows(series, split, bounds)
+            source = f"{split} split"
+        else:
+            x, y = self._windows(series)
+            source = str(data)
+        predicted = run.load_model().predict(x, verbose=0)
+        naive = np.repeat(x[:, -1:], y.shape[1], axis=1)
+        mae = float(np.abs(predicted - y).mean())
+        naive_mae = float(np.abs(naive - y).mean())
+        return {"mae": round(mae, 4), "rmse": round(float(np.sqrt(((predicted - y) ** 2).mean())), 4),
+                "naive_mae": round(naive_mae, 4),
+                "mae_vs_naive": round(mae / naive_mae, 4) if naive_mae else None,
+                "windows": int(len(x)), "data": source}
+
+    def predict(self, run, inputs, **_) -> list[dict]:
+        """The next ``horizon`` values after the given values (numbers) or a CSV file's series."""
+        if isinstance(inputs, (str, Path)):
+            inputs = [inputs]
+        inputs = [str(v) for v in inputs]
+        if len(inputs) == 1 and Path(inputs[0]).is_file():
+            values = self._series(inputs[0])
+        else:
+            try:
+                values = np.array([float(v) for v in inputs], dtype="float32")
+            except ValueError:
+                raise ZooError("give the recent values as numbers, or one CSV file") from None
+        window = self.options["window"]
+        if len(values) < window:
+            raise ZooError(f"the model needs the last {window} values; got {len(values)}")
+        forecast = run.load_model().predict(values[None, -window:], verbose=0)[0]
+        return [{"step": step + 1, "forecast": round(float(v), 4)}
+                for step, v in enumerate(forecast)]
+
+    def export(self, run, format: str = "tflite", quantize: str = "none", out=None, **_) -> dict:
+        """TFLite or SavedModel taking a (1, window) float32 history, verified on test windows."""
+        from zoo_rnn import export
+
+        return export.export_forecast_run(run, format=format, quantize=quantize, out=out)
