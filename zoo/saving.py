@@ -8,6 +8,7 @@ Keras' ``safe_mode`` on. It never imports a module that no installed plugin vouc
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -107,7 +108,7 @@ def _owners(registry) -> dict:
 
 def _is_dependency(root: str, registry) -> bool:
     """Whether package ``root`` comes from a distribution that a loaded plugin requires."""
-    providers = {normalize(d) for d in metadata.packages_distributions().get(root, ())}
+    providers = {normalize(d) for d in _distributions_of_packages().get(root, ())}
     if not providers:
         return False
     required = set()
@@ -120,6 +121,11 @@ def _is_dependency(root: str, registry) -> bool:
             requires = []
         required |= {normalize(re.match(r"[A-Za-z0-9._-]+", r).group()) for r in requires}
     return bool(providers & required)
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions_of_packages() -> dict[str, list[str]]:
+    return metadata.packages_distributions()  # scans every installed distribution: do it once
 
 
 def _first_line(exc: BaseException) -> str:

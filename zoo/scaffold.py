@@ -199,7 +199,7 @@ ${tests}'''
 
 _README = '''# ${dist}
 
-A [keras-zoo](https://github.com/keras-zoo/keras-zoo) plugin providing ${kind_list}.
+A keras-zoo plugin providing ${kind_list}.
 
 ```
 zoo plugins install -e .      # or: pip install -e .
