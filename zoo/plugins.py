@@ -102,8 +102,10 @@ def _check_hook_names(module) -> None:
 
 def _entry_points():
     """(distribution name, version, requirements, entry point) for every ``zoo`` entry point."""
-    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    for ep in sorted(found, key=lambda ep: (normalize(ep.dist.name if ep.dist else ep.name), ep.name)):
+    def order(ep):  # by distribution, so listings and warnings come in a stable order
+        return normalize(ep.dist.name if ep.dist is not None else ep.name), ep.name
+
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=order):
         dist = ep.dist
         name = dist.metadata["Name"] if dist is not None else ep.name
         version = dist.version if dist is not None else "?"
