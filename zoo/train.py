@@ -156,8 +156,8 @@ def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
 
     With ``resume`` it continues from ``checkpoints/state.json``. Ends with the best weights
     (by validation accuracy, else validation loss) in ``model`` and returns a summary dict:
-    ``verbose`` is Keras' (default: a live progress bar on a terminal, a line per epoch in logs);
     ``best``, ``monitor``, ``best_epoch``, ``epochs``, ``seconds``, ``stopped_early``.
+    ``verbose`` is Keras' (default: a live progress bar on a terminal, a line per epoch in logs).
     ``jit_compile`` True/False overrides what each stage's ``compile`` chose (XLA on or off).
     """
     start = time.monotonic()
@@ -214,10 +214,40 @@ def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
 
 
 def save_model(model, path: str | Path) -> Path:
-    """Save a ``.keras`` model atomically."""
+    """Save a ``.keras`` model atomically, in float32 (see :func:`float32_copy`)."""
     with io.atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
+        float32_copy(model).save(tmp)
     return Path(path)
+
+
+def float32_copy(model):
+    """``model`` rebuilt with float32 layers and the same weights, if it was built under a
+    mixed-precision policy (else ``model`` itself).
+
+    Mixed precision is how a model trains fast; what is saved for evaluation and export is the
+    float32 model (TFLite has no bfloat16 kernels, and CPUs run float16 slowly). The weights of
+    a mixed-precision model are float32 already, so nothing is lost.
+    """
+    def mixed(layer):
+        return layer.dtype_policy.name.startswith("mixed_")
+
+    if not any(mixed(layer) for layer in model._flatten_layers(include_self=True)):
+        return model
+
+    def to_float32(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy":
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {key: "float32" if key == "dtype" and value in ("float16", "bfloat16")
+                    else to_float32(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [to_float32(item) for item in node]
+        return node
+
+    config = to_float32(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _save_weights(model, path: Path) -> None:
