@@ -242,6 +242,7 @@ class Task:
         self.write_config(run, data)
         with loop.strategy_scope(self.strategy):
             model = self.build_model(data)
+        distribute.prepare_model(model, self.strategy)
         summary = loop.fit(model, distribute.distribute_data(data, self.strategy), run,
                            self.stages(model, data), patience=opts["patience"],
                            resume=opts["resume"], log=log, strategy=self.strategy,
