@@ -83,8 +83,8 @@ def test_run_model_reloads_in_a_fresh_process(text_run):
 
 @pytest.mark.parametrize("format", ["tflite", "saved_model"])
 def test_exports_verify_against_keras(text_run, format):
-    report = Run.open(text_run.path).task().export(text_run.path, format=format)
-    assert report["passed"] and report["agreement"] >= 0.99 and report["heldout"] > 100
+    report = zoo.export(text_run.path, format=format)
+    assert report["passed"] and report["agreement"] >= 0.99 and report["heldout_images"] > 100
     if format == "tflite":
         assert "WHILE" in report["ops"] and "FLEX" not in " ".join(report["ops"])
         exports = text_run.path / "exports"
@@ -105,5 +105,5 @@ def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path):
     forecast = zoo.predict(run, [f"{v:.4f}" for v in series[-25:]])
     assert len(forecast) == 1 and abs(forecast[0]["forecast"] - (10 + np.sin(
         2 * np.pi * 700 / 25))) < 0.4
-    report = Run.open(run.path).task().export(run.path, format="tflite")
+    report = zoo.export(run.path, format="tflite")
     assert report["passed"]

@@ -68,27 +68,38 @@ def convert_tflite(model, input_spec, quantize: str) -> bytes:
             raise ZooError(f"TFLite conversion with builtin ops failed: {first[:300]}") from None
 
 
-def run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
-    """Run a one-input TFLite model on each row of ``inputs`` with ai_edge_litert."""
+def run_tflite(path: Path, inputs: np.ndarray) -> tuple[np.ndarray, float]:
+    """Run a one-input TFLite model on each row of ``inputs`` with ai_edge_litert; returns the
+    outputs and the median milliseconds per call."""
+    import statistics
+    import time
+
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    rows = []
+    rows, times = [], []
     for row in inputs:
         interpreter.set_tensor(inp["index"], row[None].astype(inp["dtype"]))
+        start = time.perf_counter()
         interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1000)
         rows.append(interpreter.get_tensor(out["index"])[0])
-    return np.stack(rows)
+    return np.stack(rows), statistics.median(times)
 
 
-def _verify(expected: np.ndarray, got: np.ndarray, quantize: str, classify: bool) -> dict:
+def _verify(expected: np.ndarray, got: np.ndarray, quantize: str, labels) -> dict:
+    """Compare the artifact's outputs with Keras'; ``labels`` (class indices) for classifiers,
+    None for forecasts. Raises ZooError when they disagree."""
+    classify = labels is not None
     diff = float(np.abs(expected - got).max())
-    report = {"max_abs_diff": diff, "heldout": int(len(expected))}
+    report = {"max_abs_diff": diff, "heldout_images": int(len(expected)), "warnings": []}
     if classify:
         agreement = float((expected.argmax(-1) == got.argmax(-1)).mean())
-        report["agreement"] = agreement
+        report.update(agreement=agreement,
+                      accuracy=float((got.argmax(-1) == np.asarray(labels)).mean()),
+                      keras_accuracy=float((expected.argmax(-1) == np.asarray(labels)).mean()))
         passed = agreement >= MIN_AGREEMENT[quantize]
         failure = f"the export agrees with Keras on {agreement:.1%} of held-out texts"
     else:
@@ -102,29 +113,34 @@ def _verify(expected: np.ndarray, got: np.ndarray, quantize: str, classify: bool
     return report
 
 
-def _write(model, target: Path, format: str, quantize: str, inputs, expected, classify: bool,
+def _write(model, target: Path, format: str, quantize: str, inputs, expected, labels,
            tflite_model, tflite_inputs: np.ndarray) -> dict:
     """Write the artifact at ``target`` only once it reproduces ``expected``: a SavedModel of
     ``model`` fed ``inputs``, or a TFLite of ``tflite_model`` fed ``tflite_inputs``."""
+    import time
+
     import tensorflow as tf
 
     with io.atomic_path(target) as tmp:
         if format == "saved_model":
             model.export(tmp, format="tf_saved_model", verbose=False)
             loaded = tf.saved_model.load(str(tmp))  # keep a reference: it owns the variables
+            start = time.perf_counter()
             got = loaded.serve(tf.constant(inputs)).numpy()
-            report = _verify(expected, got, quantize, classify)
+            report = _verify(expected, got, quantize, labels)
+            report["latency_ms"] = (time.perf_counter() - start) * 1000 / len(inputs)
         else:
             spec = tf.TensorSpec((1, *tflite_inputs.shape[1:]), tf.as_dtype(tflite_inputs.dtype),
                                  name="inputs")
             flatbuffer = convert_tflite(tflite_model, spec, quantize)
             tmp.write_bytes(flatbuffer)
-            report = _verify(expected, run_tflite(tmp, tflite_inputs), quantize, classify)
+            got, latency_ms = run_tflite(tmp, tflite_inputs)
+            report = _verify(expected, got, quantize, labels)
+            report["latency_ms"] = latency_ms
             report["ops"] = tflite_ops(flatbuffer)
     files = [target] if target.is_file() else [p for p in target.rglob("*") if p.is_file()]
     report.update(artifact=str(target), format=format, quantize=quantize,
                   size_bytes=sum(p.stat().st_size for p in files))
-    io.write_json(target.parent / REPORT_NAME, report)
     return report
 
 
@@ -136,12 +152,15 @@ def export_text_run(run, format: str = "tflite", quantize: str = "none", out=Non
     run = run if isinstance(run, Run) else Run.open(run)
     target = _target(run, format, quantize, out)
     splits = run.read("splits.json")
-    texts = [t for t, _ in (splits.get("test") or splits["val"])][:VERIFY_SIZE]
+    split = "test" if splits.get("test") else "val"
+    texts = [t for t, _ in splits[split]][:VERIFY_SIZE]
+    labels = [c for _, c in splits[split]][:VERIFY_SIZE]
     model = run.load_model()
     expected = model.predict(tf.constant(texts), verbose=0)
     token_ids = model.get_layer("vectorize")(tf.constant(texts)).numpy().astype("int32")
-    report = _write(model, target, format, quantize, texts, expected, classify=True,
+    report = _write(model, target, format, quantize, texts, expected, labels,
                     tflite_model=model.get_layer(SEQUENCE_MODEL), tflite_inputs=token_ids)
+    report["heldout_split"] = split
     if format == "tflite":
         vocabulary = model.get_layer("vectorize").get_vocabulary()
         io.write_text(target.parent / VOCABULARY_NAME, "\n".join(vocabulary) + "\n")
@@ -152,7 +171,7 @@ def export_text_run(run, format: str = "tflite", quantize: str = "none", out=Non
                              "shape": [1, int(token_ids.shape[1])],
                              "tokenize": "lowercase, strip punctuation, split on whitespace; "
                                          "unknown words are 1, padding 0"})
-        io.write_json(target.parent / REPORT_NAME, report)
+    io.write_json(target.parent / REPORT_NAME, report)
     return report
 
 
@@ -171,5 +190,7 @@ def export_forecast_run(run, format: str = "tflite", quantize: str = "none", out
     history = history[:VERIFY_SIZE].astype("float32")
     model = run.load_model()
     expected = model.predict(history, verbose=0)
-    return _write(model, target, format, quantize, history, expected, classify=False,
-                  tflite_model=model, tflite_inputs=history)
+    report = _write(model, target, format, quantize, history, expected, None,
+                    tflite_model=model, tflite_inputs=history)
+    io.write_json(target.parent / REPORT_NAME, report)
+    return report

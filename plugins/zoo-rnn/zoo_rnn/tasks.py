@@ -148,9 +148,13 @@ class TextClassificationTask(Task):
                     for split, idx in parts.items()})
 
     def write_config(self, run, data: TaskData) -> None:
+        saved = run.file(VOCABULARY_NAME)
+        if self.options["resume"] and saved.is_file():
+            # The checkpoint's embedding rows follow the saved vocabulary: keep it exactly.
+            self.vectorizer.set_vocabulary(saved.read_text(encoding="utf-8").splitlines()[2:])
+            return
         super().write_config(run, data)
-        io.write_text(run.file(VOCABULARY_NAME),
-                      "\n".join(self.vectorizer.get_vocabulary()) + "\n")
+        io.write_text(saved, "\n".join(self.vectorizer.get_vocabulary()) + "\n")
 
     # -- model ------------------------------------------------------------------------------
     def build_model(self, data: TaskData):
