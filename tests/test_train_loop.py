@@ -15,7 +15,6 @@ import pytest
 
 from zoo.errors import ZooError
 from zoo.runs import Run
-from zoo.tasks.base import Option, Task, TaskData
 
 # A tiny task: two blobs in 8 dimensions, a 2-layer MLP. ``slow`` sleeps per batch so a test
 # can kill the process mid-run. Written to a file because the SIGKILL test runs it in a child.

@@ -70,7 +70,8 @@ class ImageFolder:
         return lines
 
     def to_json(self) -> dict:
-        """The splits.json form: ``{"train": [[abs_path, class_index], ...], "val": ..., "test": ...}``."""
+        """The splits.json form: ``{"train": [[abs_path, class_index], ...], "val": ...,
+        "test": ...}``."""
         return {split: [[path, index] for path, index in self.splits.get(split, [])]
                 for split in ("train", "val", "test")}
 

@@ -159,9 +159,9 @@ class ImageClassificationTask(Task):
         backbone(model).trainable = not self.pretrained
         self._compile(model, opts["lr"], data, opts["epochs"])
         trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
-        self.log(f"Model: {self.model_name} ({'weights ' + opts['weights'] if self.pretrained else 'from scratch'}) "
-                 f"+ {head_spec.name} head, {model.count_params():,} parameters, "
-                 f"{trainable:,} trainable")
+        origin = f"weights {opts['weights']}" if self.pretrained else "from scratch"
+        self.log(f"Model: {self.model_name} ({origin}) + {head_spec.name} head, "
+                 f"{model.count_params():,} parameters, {trainable:,} trainable")
         return model
 
     def stages(self, model, data: TaskData) -> list:
