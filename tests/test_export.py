@@ -299,7 +299,9 @@ def test_cli_bad_inputs_give_one_line(run, tmp_path):
     cases = [((tmp_path,), "is not a run directory"),
              ((run.path, "--format", "onnx"), "unknown export format 'onnx'"),
              ((run.path, "--quantize", "int4"), "unknown quantization 'int4'"),
-             ((run.path, "--format", "saved_model", "--quantize", "int8"), "TFLite only")]
+             ((run.path, "--format", "saved_model", "--quantize", "int8"), "TFLite only"),
+             ((run.path, "--quantize", "int8", "--calibration-size", 0), "at least 1"),
+             ((run.path, "--out", tmp_path / "model.bin"), "must end in .tflite")]
     for args, message in cases:
         code, lines = _cli("export", *args)
         assert code == 1 and len(lines) == 1 and lines[0].startswith("Error:"), (args, lines)
@@ -329,16 +331,16 @@ def test_cli_int8_with_calibration_folder(run, digits, tmp_path):
 
 def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path):
     """The real path: zoo.finetune's model (Preprocess layer, keras.applications backbone,
-    augmentation, head) converts to builtin ops, float32 and int8."""
+    augmentation, head) converts to builtin ops and matches Keras. (int8 of the same model is
+    measured by benchmarks/export.py; the tiny CNN covers int8 here.)"""
     from zoo.data.digits import write_digits
 
     write_digits(tmp_path / "digits", limit=8)
     result = zoo.finetune("mobilenet_v2", tmp_path / "digits", weights="none", image_size=32,
                           epochs=1, fine_tune_epochs=0, batch_size=16, out=str(tmp_path / "run"),
                           log=lambda line: None)
-    reports = {q: zoo.export(result.path, quantize=q) for q in ("none", "int8")}
-    for report in reports.values():
-        assert report["passed"] and "DEPTHWISE_CONV_2D" in report["ops"]
-        assert not [op for op in report["ops"] if op.startswith("Flex") or op == "CUSTOM"]
-    assert reports["none"]["agreement"] >= 0.99 and reports["int8"]["input"] == "uint8"
-    assert reports["int8"]["size_bytes"] < 0.35 * reports["none"]["size_bytes"]
+    report = zoo.export(result.path)
+    assert report["passed"] and report["agreement"] >= 0.99
+    assert "DEPTHWISE_CONV_2D" in report["ops"]
+    assert not [op for op in report["ops"] if op.startswith("Flex") or op == "CUSTOM"]
+    assert (result.path / "exports" / "labels.txt").read_text().split() == result.labels

@@ -35,6 +35,8 @@ from zoo import io
 from zoo.data.images import list_images, load_images
 from zoo.errors import ZooError
 from zoo.runs import Run
+from zoo.tasks import task_class
+from zoo.tasks.base import Task
 
 FORMATS = ("tflite", "saved_model")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -69,12 +71,19 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
     if format == "saved_model" and quantize != "none":
         raise ZooError("quantization applies to TFLite only; use --format tflite "
                        f"--quantize {quantize}, or drop --quantize for a SavedModel")
+    if calibration_size < 1:
+        raise ZooError("--calibration-size must be at least 1")
     run = run if isinstance(run, Run) else Run.open(run)
-    source = ExportSource(run)
+    if task_class(run.config["task"]).export is not Task.export:
+        # a task with its own artifacts (text, GAN, recommenders, ...)
+        return run.task().export(run, format=format, quantize=quantize, out=out,
+                                 calibration=calibration, calibration_size=calibration_size,
+                                 verify_size=verify_size, num_threads=num_threads)
     target = Path(out) if out else run.file("exports") / (
         f"model-{quantize}.tflite" if format == "tflite" else "saved_model")
     if format == "tflite" and target.suffix != ".tflite":
         raise ZooError(f"--out {target} must end in .tflite")
+    source = ExportSource(run)
 
     heldout = source.heldout(verify_size)
     with io.atomic_path(target) as tmp:
@@ -126,8 +135,8 @@ class ExportSource:
         splits = self.run.read("splits.json")
         for split in ("val", "test"):
             if splits.get(split):
-                rows = splits[split][:limit]
-                return (load_images([path for path, _ in rows], self.image_size),
+                rows = _sample(splits[split], limit)
+                return (self._load([path for path, _ in rows], f"the {split} split"),
                         np.array([label for _, label in rows]), split)
         raise ZooError(f"run {self.run.path} has no val or test images in splits.json to verify "
                        f"the export against; retrain with a validation split")
@@ -145,10 +154,14 @@ class ExportSource:
             if not paths:
                 raise ZooError(f"run {self.run.path} lists no training images in splits.json; "
                                f"pass --calibration DIR with a few hundred typical images")
-        if size < 1:
-            raise ZooError("--calibration-size must be at least 1")
-        paths = random.Random(0).sample(paths, min(size, len(paths)))
-        return load_images(paths, self.image_size)
+        return self._load(_sample(paths, size), "the calibration images")
+
+    def _load(self, paths, what: str) -> np.ndarray:
+        try:
+            return load_images(paths, self.image_size)
+        except OSError as exc:
+            raise ZooError(f"cannot read an image of {what} listed in {self.run.path}: {exc}; "
+                           f"were the run's data moved or deleted?") from None
 
     def metadata(self) -> dict:
         """What an app needs to feed the model and read its output, without reading Python."""
@@ -168,6 +181,14 @@ class ExportSource:
         }
 
 
+def _sample(items: list, size: int) -> list:
+    """A fixed (seeded) random subset, in the original order; all of them if size allows."""
+    if len(items) <= size:
+        return list(items)
+    keep = sorted(random.Random(0).sample(range(len(items)), size))
+    return [items[i] for i in keep]
+
+
 # -- TFLite ------------------------------------------------------------------------------------
 
 def convert_tflite(source: ExportSource, quantize: str, calibration_images=None) -> bytes:
@@ -175,7 +196,7 @@ def convert_tflite(source: ExportSource, quantize: str, calibration_images=None)
     import tensorflow as tf
 
     height, width = source.image_size
-    infer = tf.function(source.probabilities,
+    infer = tf.function(source.probabilities, autograph=False,
                         input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32,
                                                        name="images")])
     concrete = infer.get_concrete_function()
@@ -396,7 +417,7 @@ def write_saved_model(source: ExportSource, path: Path) -> None:
             scores = source.probabilities(tf.cast(images, tf.float32))
             return {"scores": scores, "classes": tf.gather(class_names, tf.argmax(scores, -1))}
 
-        module.serve = tf.function(classify)
+        module.serve = tf.function(classify, autograph=False)
         signatures = {
             name: module.serve.get_concrete_function(
                 tf.TensorSpec([None, height, width, 3], dtype, name="images"))
