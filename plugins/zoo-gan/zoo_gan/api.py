@@ -120,8 +120,12 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
     if conditional:
         signature.append(tf.TensorSpec([None], tf.int32, name="label"))
 
-    def images(*args):
-        return {"images": generator(list(args) if conditional else args[0], training=False)}
+    if conditional:
+        def images(latent, label):
+            return {"images": generator([latent, label], training=False)}
+    else:
+        def images(latent):
+            return {"images": generator(latent, training=False)}
 
     with io.atomic_path(target) as tmp:
         module = tf.Module()
@@ -139,7 +143,9 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         else:
             one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
             concrete = tf.function(images, input_signature=one).get_concrete_function()
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+            # No trackable object: variables are frozen into constants (with one, the converter
+            # keeps READ_VARIABLE ops whose variables the interpreter leaves uninitialised: NaNs).
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             if quantize != "none":
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]

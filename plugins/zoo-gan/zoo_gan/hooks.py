@@ -17,7 +17,7 @@ def zoo_models():
         zoo.Model("cgan", "zoo_gan.models:build_cgan", task=TASK, aliases=("conditional_gan",),
                   summary="Class-conditional DCGAN (label embedding, projection discriminator)"),
         zoo.Model("wgan_gp", "zoo_gan.models:build_wgan_gp", task=TASK,
-                  summary="Wasserstein GAN with gradient penalty (DCGAN networks, no critic BN)"),
+                  summary="Wasserstein GAN with gradient penalty (DCGAN networks)"),
     ]
 
 

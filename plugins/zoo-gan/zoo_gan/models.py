@@ -7,7 +7,10 @@ generators all use the same units as the rest of the zoo.
 
 Three losses share the networks: ``bce`` (DCGAN, non-saturating), the same with a class label
 (``cgan``: label embedding into the generator, projection discriminator), and ``wgan_gp``
-(Wasserstein critic with a gradient penalty; no BatchNorm in the critic, which the penalty forbids).
+(Wasserstein critic with a gradient penalty). The discriminator has no BatchNorm: the gradient
+penalty forbids it, and for the other losses it made the discriminator judge real and fake
+batches by their batch statistics; without it cgan on digits reached the same quality in about
+half the epochs.
 """
 
 from __future__ import annotations
@@ -55,8 +58,7 @@ def build_generator(image_size: int = 32, channels: int = 1, latent_dim: int = 6
 
 
 def build_discriminator(image_size: int = 32, channels: int = 1, num_classes: int = 0,
-                        width: int = 64, batch_norm: bool = True,
-                        name: str = "discriminator") -> keras.Model:
+                        width: int = 64, name: str = "discriminator") -> keras.Model:
     """Image in 0-255 (and class index) -> one real/fake logit (a critic score for WGAN-GP).
 
     Conditioning is a projection (Miyato & Koyama 2018): logit = w.h + embed(y).h.
@@ -66,8 +68,6 @@ def build_discriminator(image_size: int = 32, channels: int = 1, num_classes: in
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(image)
     for i in range(ups):
         x = layers.Conv2D(width * 2 ** i // 2, 4, strides=2, padding="same")(x)
-        if batch_norm and i:
-            x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.LeakyReLU(0.2)(x)
     features = layers.Flatten()(x)
     logit = layers.Dense(1)(features)
@@ -265,8 +265,7 @@ def build(variant: str = "dcgan", image_size: int = 32, channels: int = 1, laten
                        "use dcgan for an unlabelled folder")
     classes = num_classes if variant == "cgan" else 0
     generator = build_generator(image_size, channels, latent_dim, classes, width * 2)
-    discriminator = build_discriminator(image_size, channels, classes, width,
-                                        batch_norm=loss == "bce")
+    discriminator = build_discriminator(image_size, channels, classes, width)
     steps = critic_steps or (3 if loss == "wgan_gp" else 1)
     return GAN(generator, discriminator, latent_dim, classes, loss=loss, critic_steps=steps,
                name=variant)

@@ -105,7 +105,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     # ReLU features have dead units; a small ridge keeps the covariances invertible.
     ridge = 1e-6 * np.eye(a.shape[1])
     cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
     trace = np.trace(cov_a + cov_b - 2 * np.real(root))
     return float(max(np.sum((mu_a - mu_b) ** 2) + trace, 0.0))
 

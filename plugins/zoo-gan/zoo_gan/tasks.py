@@ -38,7 +38,7 @@ class GANTask(Task):
         "judge_epochs": Option(8, positive_int, "epochs of the small classifier that scores them"),
         # Common options with GAN defaults; there is no validation loss to stop early on.
         "epochs": Option(30, positive_int, "training epochs"),
-        "batch_size": Option(64, positive_int, "images per step"),
+        "batch_size": Option(32, positive_int, "images per step"),
         "lr": Option(2e-4, float, "Adam learning rate of both networks"),
         "patience": Option(0, int, "not used by GANs (no validation loss); keep 0"),
     }
