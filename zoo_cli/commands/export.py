@@ -51,6 +51,10 @@ def export_command(run, format_, quantize, out, calibration, calibration_size, a
     if as_json:
         echo_json(report)
         return
+    if "accuracy" not in report:  # a task's own artifacts (GAN, recommenders): show its fields
+        echo_table([[key, ", ".join(f"{k}={v}" for k, v in value.items())
+                     if isinstance(value, dict) else value] for key, value in report.items()])
+        return
     accuracy = f"{report['accuracy']:.4f}"
     if quantize != "none":
         accuracy += f" (Keras {report['keras_accuracy']:.4f})"
