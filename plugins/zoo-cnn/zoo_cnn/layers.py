@@ -45,7 +45,6 @@ class SqueezeExcite(layers.Layer):
             raise ValueError(f"SqueezeExcite ratio must be in (0, 1], got {ratio}")
         self.ratio = ratio
         self.min_units = min_units
-        self.supports_masking = False
 
     def build(self, input_shape):
         channels = input_shape[-1]

@@ -52,6 +52,8 @@ def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
     assert done.exit_code == 0, done.output
     (row,) = json.loads(done.stdout)
     assert row["text"] == STARTREK and row["class"] == "startrek"
+    done = runner.invoke(cli, ["predict", str(text_run.path), STARTREK])
+    assert done.exit_code == 0 and done.stdout.startswith(f"{STARTREK}  startrek  0.")
 
     subset = tmp_path / "law.csv"
     lines = fortunes_csv.read_text().splitlines()

@@ -29,8 +29,9 @@ def lstm_classifier(num_classes, vocab_size, sequence_length=80, embedding_dim=3
                     dropout=0.3):
     """Embedding -> LSTM over every step -> masked mean+max pooling -> softmax.
 
-    Pooling all steps rather than keeping the last state learns far faster on small data
-    (measured: 0.78 vs 0.67 held-out accuracy on the 5-class fortunes set)."""
+    Pooling every step (mean and max) rather than keeping the last state matters on small data:
+    held-out accuracy on the 5-class fortunes set 0.78 with mean+max, 0.70 mean, 0.69 last state.
+    """
     def encode(x):
         x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
         return MaskedGlobalPooling("mean_max", name="pool")(x)

@@ -33,8 +33,11 @@ def fraction(value) -> float:
     return number
 
 
-def read_csv_columns(path, columns: list[str]) -> list[list[str]]:
-    """The given columns of a CSV file, one list per column; errors say how to fix the file."""
+def read_csv_columns(path, columns: dict[str, str]) -> list[list[str]]:
+    """The given columns of a CSV file, one list per column, rows with a blank cell dropped.
+
+    ``columns`` maps each column name to the option that names it (for the error message).
+    """
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"no CSV file at {path}; pass --data FILE.csv")
@@ -42,11 +45,11 @@ def read_csv_columns(path, columns: list[str]) -> list[list[str]]:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise ZooError(f"{path} has no column {missing[0]!r} (columns: "
-                               f"{', '.join(header) or 'none'}); name it with "
-                               f"--{'text' if missing[0] == columns[0] else 'label'}-column")
+            for column, option in columns.items():
+                if column not in header:
+                    raise ZooError(f"{path} has no column {column!r} (columns: "
+                                   f"{', '.join(header) or 'none'}); name the right one with "
+                                   f"--{option.replace('_', '-')}")
             rows = [[(row[c] or "").strip() for c in columns] for row in reader]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ZooError(f"{path} is not a readable UTF-8 CSV file ({exc})") from None
@@ -106,7 +109,8 @@ class TextClassificationTask(Task):
 
     # -- data -------------------------------------------------------------------------------
     def _read(self, path):
-        return read_csv_columns(path, [self.options["text_column"], self.options["label_column"]])
+        return read_csv_columns(path, {self.options["text_column"]: "text_column",
+                                       self.options["label_column"]: "label_column"})
 
     def load_data(self) -> TaskData:
         import keras
@@ -276,7 +280,7 @@ class ForecastingTask(Task):
     }
 
     def _series(self, path) -> np.ndarray:
-        (values,) = read_csv_columns(path, [self.options["value_column"]])
+        (values,) = read_csv_columns(path, {self.options["value_column"]: "value_column"})
         try:
             return np.array([float(v) for v in values], dtype="float32")
         except ValueError as exc:
