@@ -103,7 +103,11 @@ def predict_command(run, paths, top_k, as_json):
         echo_json(results)
         return
     for row in results:
-        click.echo("  ".join([row["path"]] + [f"{name}  {p:.2f}" for name, p in row["top"]]))
+        if "top" not in row:  # not a class ranking (a forecaster's step and value): its fields
+            click.echo("  ".join(f"{key} {value}" for key, value in row.items()))
+            continue
+        subject = row.get("path", row.get("text"))  # image tasks give a path, text tasks the text
+        click.echo("  ".join([subject] + [f"{name}  {p:.2f}" for name, p in row["top"]]))
 
 
 def _key_values(args: list[str]) -> dict[str, str | bool]:
