@@ -4,16 +4,16 @@ compute bound), the seed-era ``ImageDataGenerator.flow_from_directory`` and
 ``keras.utils.image_dataset_from_directory`` as-is.
 
     python benchmarks/pipeline.py                       # writes 1,600 JPEGs to a temp folder
-    python benchmarks/pipeline.py --data /tmp/jpegs --repeats 2 --json
+    python benchmarks/pipeline.py --data /tmp/jpegs --epochs 4 --json
 
 Setting: stage 1 of transfer learning (backbone frozen, head trains), MobileNetV2 alpha 0.35 at
 96 px, batch 32, built and compiled by the image-classification task itself. The JPEGs are
 scikit-learn's 8x8 digits upsampled to about 400x400 with colour and photo-like grain, so it
-runs offline. Each pipeline trains a fresh model for ``--epochs`` epochs; throughput is images
-per second over the epochs after the first (steady state: the first epoch traces the model and
-fills the decode cache; it is reported on its own). With ``--repeats N`` the pipelines run
-round-robin N times and the best figure of each counts, which damps other processes on a shared
-machine. The last line with ``--json`` is one JSON object.
+runs offline. Each pipeline gets ``--epochs`` epochs (default 3): the first is warm-up, reported
+on its own (it traces the model, and the zoo pipeline decodes and fills its cache then); the
+others are the steady state, timed round-robin across the pipelines so that load from other
+processes on a shared machine falls on all of them alike. The last line with ``--json`` is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -137,21 +137,34 @@ def feed(name: str, folder, size: tuple[int, int], batch_size: int, seed: int, m
         verbose=False)
 
 
-def measure(name: str, task, folder, memory, epochs: int) -> dict:
-    """Train a fresh stage-1 model on pipeline ``name``; images/s after the first epoch."""
+def measure(task, folder, memory, names: list[str], epochs: int, report) -> dict:
+    """Train one stage-1 model on every pipeline in turn, an epoch at a time; images/s each.
+
+    Every pipeline first gets a warm-up epoch (the first also traces the model; the zoo pipeline
+    decodes and fills its cache); then the timed epochs go round-robin, so a burst of load from
+    other processes falls on all of them alike. Throughput doesn't depend on the weights, so
+    one model serves all pipelines: the same model and batch by construction.
+    """
     import zoo.train as loop
 
     opts = task.options
     loop.setup(seed=opts["seed"], mixed_precision="off")
-    data = TaskData(train=None, classes=folder.classes, splits=folder.splits)
-    model = task.build_model(data)
-    source = feed(name, folder, task.size, opts["batch_size"], opts["seed"], memory)
-    timer = EpochTimer()
-    model.fit(source, epochs=epochs, callbacks=[timer.callback], verbose=0)
+    model = task.build_model(TaskData(train=None, classes=folder.classes, splits=folder.splits))
+    sources = {name: feed(name, folder, task.size, opts["batch_size"], opts["seed"], memory)
+               for name in names}
     images = len(folder.splits["train"])
-    steady = timer.seconds[1:]
-    return {"img_s": images * len(steady) / sum(steady), "first_epoch_img_s":
-            images / timer.seconds[0], "epoch_seconds": [round(s, 2) for s in timer.seconds]}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for epoch in range(epochs):
+        for name in names:
+            timer = EpochTimer()
+            model.fit(sources[name], epochs=1, callbacks=[timer.callback], verbose=0)
+            seconds[name] += timer.seconds
+            report(f"epoch {epoch + 1}/{epochs} {LABELS[name]}: "
+                   f"{images / timer.seconds[0]:.0f} img/s")
+    return {name: {"img_s": images * (epochs - 1) / sum(times[1:]),
+                   "first_epoch_img_s": images / times[0],
+                   "epoch_seconds": [round(t, 2) for t in times]}
+            for name, times in seconds.items()}
 
 
 def main(argv=None) -> dict:
@@ -162,8 +175,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--jpeg-size", type=int, default=400)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3, help="per pipeline; the first is warm-up")
-    parser.add_argument("--repeats", type=int, default=1, help="round-robin runs; best counts")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="per pipeline; the first is warm-up, the others are timed")
     parser.add_argument("--only", nargs="+", choices=PIPELINES, default=list(PIPELINES))
     parser.add_argument("--json", action="store_true", help="print a JSON object last")
     args = parser.parse_args(argv)
@@ -186,21 +199,16 @@ def main(argv=None) -> dict:
         paths = [path for path, _ in folder.splits["train"]]
         memory = (load_images(paths, task.size),
                   np.asarray([c for _, c in folder.splits["train"]], np.int32))
-
-    results: dict[str, dict] = {}
-    for repeat in range(args.repeats):
-        for name in args.only:
-            result = measure(name, task, folder, memory, args.epochs)
-            print(f"[{repeat + 1}/{args.repeats}] {LABELS[name]}: {result['img_s']:.0f} img/s "
-                  f"(epochs {result['epoch_seconds']} s)", file=sys.stderr)
-            if name not in results or result["img_s"] > results[name]["img_s"]:
-                results[name] = result
-
+    load_before = os.getloadavg()
+    results = measure(task, folder, memory, args.only, args.epochs,
+                      lambda line: print(line, file=sys.stderr))
     load = os.getloadavg()
+
     print(f"\n{len(folder.splits['train'])} JPEGs ({args.jpeg_size} px) -> {args.image_size} px, "
-          f"MobileNetV2 alpha 0.35 stage 1 (backbone frozen), batch {args.batch_size}, "
-          f"{args.epochs} epochs, steady state = epochs 2-{args.epochs}, best of {args.repeats}; "
-          f"{os.cpu_count()} CPU cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+          f"MobileNetV2 alpha 0.35 stage 1 (backbone frozen), batch {args.batch_size}; "
+          f"{args.epochs} epochs each, the first is warm-up, the rest timed round-robin; "
+          f"{os.cpu_count()} CPU cores, load average {load_before[0]:.1f} before, "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after")
     bound = results.get("bound", {}).get("img_s")
     print(f"{'pipeline':<42} {'img/s':>7} {'/ bound':>8} {'first epoch':>12}")
     for name, result in results.items():
@@ -219,6 +227,8 @@ def main(argv=None) -> dict:
                "pipeline_vs_imagedatagenerator": round(
                    results["pipeline"]["img_s"] / results["imagedatagenerator"]["img_s"], 2)
                if {"pipeline", "imagedatagenerator"} <= set(results) else None,
+               "pipeline_first_epoch_img_s": round(results["pipeline"]["first_epoch_img_s"], 1)
+               if "pipeline" in results else None,
                "load_average": [round(x, 2) for x in load], "cpu_count": os.cpu_count()}
     if args.json:
         print(json.dumps(summary))
