@@ -187,3 +187,12 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(blob_module, tmp_pat
     assert [int(r["epoch"]) for r in rows] == list(range(1, 9))  # no gap, no repeat
     assert [r["stage"] for r in rows] == ["first"] * 4 + ["second"] * 4
     assert Run.open(out).read("metrics.json")["training"]["epochs"] == 8
+
+
+def test_zoo_train_stays_the_api_function_after_importing_the_loop():
+    import zoo
+    import zoo.train as loop
+
+    assert hasattr(loop, "fit") and hasattr(loop, "Stage")
+    with pytest.raises(ZooError, match="did you mean 'lstm_classifier'|unknown model"):
+        zoo.train("lstm_clasifier")
