@@ -341,10 +341,16 @@ class ForecastingTask(Task):
         core = zoo.get("model", self.model_name)(window=opts["window"], horizon=opts["horizon"],
                                                  units=opts["units"])
         core.name = SEQUENCE_MODEL
-        history = keras.Input((opts["window"],), name="history")
+        window = opts["window"]
+        history = keras.Input((window,), name="history")
         scaled = keras.layers.Rescaling(1 / self.std, -self.mean / self.std, name="normalize")(
             history)
-        forecast = keras.layers.Rescaling(self.std, self.mean, name="denormalize")(core(scaled))
+        # The network predicts the change from the last value, so an untrained model already
+        # gives the naive forecast and training only has to beat it (prices are near random walks).
+        last = keras.layers.Flatten(name="last_value")(keras.layers.Cropping1D(
+            (window - 1, 0), name="last_step")(keras.layers.Reshape((window, 1))(history)))
+        change = keras.layers.Rescaling(self.std, name="denormalize")(core(scaled))
+        forecast = keras.layers.Add(name="forecast")([last, change])
         model = keras.Model(history, forecast, name=self.model_name)
         model.compile(optimizer=make_optimizer(opts["optimizer"], opts["lr"]),
                       loss=keras.losses.Huber(delta=self.std), metrics=["mae"])
