@@ -60,7 +60,9 @@ def bilstm_attention(num_classes, vocab_size, sequence_length=80, embedding_dim=
 
 
 def lstm_forecaster(window=30, horizon=1, units=32, dropout=0.0):
-    """(batch, window) normalized past values -> (batch, horizon) next values, by a 2-layer LSTM."""
+    """(batch, window) normalized past values -> (batch, horizon), by a 2-layer LSTM. The
+    forecasting task reads the outputs as the change from the last value, in units of the
+    series' standard deviation."""
     history = keras.Input((window,), name="history")
     x = layers.Reshape((window, 1), name="steps")(history)
     x = layers.LSTM(units, return_sequences=True, name="lstm1")(x)
