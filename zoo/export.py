@@ -200,7 +200,10 @@ def convert_tflite(source: ExportSource, quantize: str, calibration_images=None)
                         input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32,
                                                        name="images")])
     concrete = infer.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], source.model)
+    # No trackable object: the converter then freezes every variable into a constant. With
+    # the model passed, it goes through a SavedModel and keras.applications models can keep
+    # their weights as resource variables (READ_VARIABLE ops, unfolded BatchNorm, int8 fails).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
