@@ -99,3 +99,14 @@ def test_plain_cnn_learns_digits_from_scratch():
                   metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=32, epochs=2, verbose=0)
     assert model.evaluate(x_test, y_test, verbose=0)[1] > 0.85
+
+
+def test_backbone_loads_a_local_weights_file(tmp_path):
+    trained = zoo.create_backbone("resnet20", weights="none")
+    path = tmp_path / "resnet20.weights.h5"
+    trained.get_layer("backbone").save_weights(path)
+    again = zoo.create_backbone("resnet20", weights=str(path))
+    for mine, theirs in zip(trained.get_layer("backbone").weights,
+                            again.get_layer("backbone").weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
+                                      keras.ops.convert_to_numpy(theirs))
