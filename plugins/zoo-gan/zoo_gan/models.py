@@ -202,11 +202,6 @@ class GAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
         return loss
 
-    # -- sampling -----------------------------------------------------------------------------
-    def sample(self, n: int, labels=None, seed: int | None = None):
-        """``n`` images (uint8 numpy, N x H x W x C); labels cycle through the classes if None."""
-        return sample(self.generator, n, labels=labels, seed=seed)
-
     # -- serialization ------------------------------------------------------------------------
     def get_config(self):
         return {**super().get_config(),

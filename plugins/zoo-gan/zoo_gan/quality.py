@@ -43,7 +43,7 @@ def build_classifier(image_size: int, channels: int, num_classes: int) -> keras.
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int,
-                     epochs: int = 8, seed: int = 0) -> keras.Model:
+                     epochs: int = 8) -> keras.Model:
     """The judge: trained on the real images when there are classes, else left at random init."""
     model = build_classifier(images.shape[1], images.shape[-1], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",

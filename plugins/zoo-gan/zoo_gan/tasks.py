@@ -128,14 +128,13 @@ class GANTask(Task):
         else:
             self.log(f"Training the quality judge (a small classifier) on {len(images)} images")
             classifier = train_classifier(images, labels, len(self.classes),
-                                          self.options["judge_epochs"], self.options["seed"])
+                                          self.options["judge_epochs"])
             save_model(classifier, path)
         return Judge(classifier, images, len(self.classes), seed=self.options["seed"])
 
     # -- the whole job --------------------------------------------------------------------------
     def train(self, log=print):
         """The shared job, then the two networks saved on their own."""
-        from zoo import plots
         from zoo.runs import Run
         from zoo.train import save_model
 
@@ -146,7 +145,6 @@ class GANTask(Task):
         run = super().train(log=log)
         save_model(self.model.generator, run.file("generator.keras"))
         save_model(self.model.discriminator, run.file("discriminator.keras"))
-        plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
         return run
 
     def evaluate(self, run, data=None) -> dict:
@@ -162,11 +160,9 @@ class GANTask(Task):
                         seed=self.options["seed"] + 1)
         return judge.score(images)
 
-    def predict(self, run, inputs=None, n: int = 16, label=None, seed=None, **_) -> list:
-        """``n`` generated images as uint8 arrays (``inputs`` is ignored; GANs take no input)."""
-        from zoo_gan.api import sample_run
-
-        return list(sample_run(run, n, label=label, seed=seed))
+    def predict(self, run, inputs=None, **_) -> list:
+        raise ZooError("a GAN takes no inputs to predict from; write images with "
+                       "'zoo generate RUN --n N' (zoo_gan.api.generate)")
 
     def export(self, run, **options):
         from zoo_gan.api import export

@@ -106,11 +106,12 @@ class RecommenderTask(Task):
         result[f"recall@{k}_vs_popular"] = (result[f"recall@{k}"] / popular) if popular else None
         return result
 
-    def predict(self, run, inputs, k: int = 10, **_) -> list:
-        """``inputs``: user ids; one ``{"user", "items": [{"item", "score"}], "note"?}`` each."""
+    def predict(self, run, inputs, k: int = 10, top_k: int | None = None, **_) -> list:
+        """``inputs``: user ids; one ``{"user", "items": [{"item", "score"}], "note"?}`` each
+        (``top_k``, as ``zoo predict`` passes it, is the same as ``k``)."""
         from zoo_recommenders.api import recommend
 
-        recs = recommend(run, list(inputs), k=k)
+        recs = recommend(run, list(inputs), k=top_k or k)
         return [{"user": u, "items": recs.items[u], **({"note": recs.notes[u]}
                                                          if u in recs.notes else {})}
                 for u in recs.items]
