@@ -239,6 +239,10 @@ def test_parity_check_fails_on_a_tampered_artifact(run, exports, tmp_path, monke
     report = verify(tampered, run)
     assert not report["passed"] and report["agreement"] < 0.99
     assert "agrees with the Keras model on only" in report["failure"]
+    # Judged as a quantized file, the same numbers are a flagged accuracy drop, not a failure.
+    flagged = verify(tampered, run, quantize="int8")
+    assert flagged["passed"] and flagged["accuracy_drop_points"] > 1
+    assert f"{flagged['accuracy_drop_points']:.1f} points below" in flagged["warnings"][0]
 
     # A different model's file (an untrained twin) fails too.
     other = make_run(tmp_path / "untrained", Path(run.config["data"]["path"]), epochs=0)
