@@ -147,7 +147,7 @@ def describe(strategy, batch_size: int) -> str:
     if strategy is None:
         return f"Strategy: default device; batch {batch_size}"
     count = replicas(strategy)
-    workers = f" on {worker_count()} workers" if worker_count() > 1 else ""
+    workers = f" on {worker_count()} workers" if strategy is _multi_worker else ""
     return (f"Strategy: {type(strategy).__name__}, {count} replica{'s' * (count > 1)}{workers}; "
             f"global batch {batch_size * count} ({batch_size} per replica)")
 
@@ -162,24 +162,6 @@ def shard_by_data(dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-def prefetch_to_device(dataset, strategy, device: str | None = None):
-    """On one GPU with no strategy, prefetch ``dataset``'s batches into GPU memory so the copy
-    overlaps the previous step; elsewhere ``dataset`` unchanged (distributed datasets already
-    prefetch to each replica's device, and on CPU there is nothing to copy).
-
-    ``device`` forces a target (tests use ``/cpu:0``).
-    """
-    import tensorflow as tf
-
-    if not isinstance(dataset, tf.data.Dataset) or strategy is not None:
-        return dataset
-    if device is None:
-        if len(tf.config.list_logical_devices("GPU")) != 1:
-            return dataset
-        device = "/gpu:0"
-    return dataset.apply(tf.data.experimental.prefetch_to_device(device))
 
 
 def jit_compile(option: str):
@@ -212,16 +194,19 @@ def finish_run(run, log) -> None:
 
 def distribute_data(data, strategy):
     """``data`` (a TaskData) with its tf.data datasets sharded by element across workers under
-    a multi-worker strategy, or prefetched into GPU memory on a single GPU."""
+    a multi-worker strategy; unchanged otherwise.
+
+    Batches reach GPUs through Keras' distributed iterator, which prefetches them onto each
+    replica's device under the mirrored strategies. ``tf.data.experimental.prefetch_to_device``
+    is not added for a single GPU: it hides the dataset's length from Keras (a warning every
+    epoch) and could not be verified without a GPU.
+    """
     import dataclasses
 
-    def prepare(dataset):
-        if strategy is not None and strategy is _multi_worker:
-            return shard_by_data(dataset)
-        return prefetch_to_device(dataset, strategy)
-
-    return dataclasses.replace(data, train=prepare(data.train), val=prepare(data.val),
-                               test=prepare(data.test))
+    if strategy is None or strategy is not _multi_worker:
+        return data
+    return dataclasses.replace(data, train=shard_by_data(data.train),
+                               val=shard_by_data(data.val), test=shard_by_data(data.test))
 
 
 def prepare_model(model, strategy) -> None:
