@@ -133,15 +133,15 @@ class GANTask(Task):
         return Judge(classifier, images, len(self.classes), seed=self.options["seed"])
 
     # -- the whole job --------------------------------------------------------------------------
+    def write_config(self, run, data: TaskData) -> None:
+        # The per-epoch callbacks write into the run; this is the first hook that sees it.
+        self.run_dir = run.path
+        super().write_config(run, data)
+
     def train(self, log=print):
         """The shared job, then the two networks saved on their own."""
-        from zoo.runs import Run
         from zoo.train import save_model
 
-        # The epoch callbacks need the run directory before the shared job creates it.
-        self.run_dir = Run.create(self.options["out"], self.run_name(),
-                                  resume=self.options["resume"]).path
-        self.options["out"] = str(self.run_dir)
         run = super().train(log=log)
         save_model(self.model.generator, run.file("generator.keras"))
         save_model(self.model.discriminator, run.file("discriminator.keras"))
