@@ -137,6 +137,11 @@ def _multi_worker_strategy():
     return _multi_worker
 
 
+def is_multi_worker(strategy) -> bool:
+    """Whether ``strategy`` is this process's MultiWorkerMirroredStrategy."""
+    return strategy is not None and strategy is _multi_worker
+
+
 def replicas(strategy) -> int:
     """How many model replicas train in sync (1 without a strategy)."""
     return strategy.num_replicas_in_sync if strategy is not None else 1
@@ -147,7 +152,7 @@ def describe(strategy, batch_size: int) -> str:
     if strategy is None:
         return f"Strategy: default device; batch {batch_size}"
     count = replicas(strategy)
-    workers = f" on {worker_count()} workers" if strategy is _multi_worker else ""
+    workers = f" on {worker_count()} workers" if is_multi_worker(strategy) else ""
     return (f"Strategy: {type(strategy).__name__}, {count} replica{'s' * (count > 1)}{workers}; "
             f"global batch {batch_size * count} ({batch_size} per replica)")
 
@@ -176,7 +181,7 @@ def create_run(strategy, out: str | Path | None, name: str, resume: bool):
     without a cluster); on another worker, its private :func:`worker_dir`."""
     from zoo.runs import Run
 
-    if strategy is None or strategy is not _multi_worker or is_chief():
+    if not is_multi_worker(strategy) or is_chief():
         return Run.create(out, name, resume=resume)
     path = worker_dir(out, name)
     if not resume:
@@ -203,7 +208,7 @@ def distribute_data(data, strategy):
     """
     import dataclasses
 
-    if strategy is None or strategy is not _multi_worker:
+    if not is_multi_worker(strategy):
         return data
     return dataclasses.replace(data, train=shard_by_data(data.train),
                                val=shard_by_data(data.val), test=shard_by_data(data.test))
@@ -221,7 +226,7 @@ def prepare_model(model, strategy) -> None:
 
     Other strategies keep Keras' behaviour.
     """
-    if strategy is None or strategy is not _multi_worker:
+    if not is_multi_worker(strategy):
         return
     import tensorflow as tf
     from keras import tree
