@@ -89,6 +89,11 @@ def test_networks_reload_with_zoo_load_model(cgan_run):
                                generator.predict([latent, labels], verbose=0), atol=1e-4)
     assert discriminator.predict([generator.predict([latent, labels], verbose=0), labels],
                                  verbose=0).shape == (4, 1)
+    code = ("import sys, zoo; m = zoo.load_model(sys.argv[1]); "
+            "print(type(m).__name__, m.num_classes)")
+    out = subprocess.run([sys.executable, "-c", code, str(cgan_run.model_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["GAN", "10"]  # a fresh process, Keras' safe_mode on
 
 
 def test_label_and_seed(cgan_run, digit_judge, tmp_path):

@@ -132,8 +132,8 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         module.generator = generator
         module.serve = tf.function(images, input_signature=signature)
         if format == "saved_model":
-            tf.saved_model.save(module, str(tmp),
-                                signatures={"serving_default": module.serve.get_concrete_function()})
+            signatures = {"serving_default": module.serve.get_concrete_function()}
+            tf.saved_model.save(module, str(tmp), signatures=signatures)
             serve = tf.saved_model.load(str(tmp)).signatures["serving_default"]
             feed = {"latent": tf.constant(latents)}
             if conditional:

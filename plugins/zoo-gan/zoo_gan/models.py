@@ -19,7 +19,7 @@ import math
 
 import keras
 import tensorflow as tf
-from keras import layers, ops
+from keras import layers
 
 from zoo.errors import ZooError
 

@@ -178,4 +178,5 @@ class GANTask(Task):
 
 
 def _is_gray(images) -> bool:
-    return bool((images[..., 0] == images[..., 1]).all() and (images[..., 1] == images[..., 2]).all())
+    return bool((images[..., 0] == images[..., 1]).all()
+                and (images[..., 1] == images[..., 2]).all())

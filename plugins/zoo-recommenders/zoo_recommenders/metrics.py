@@ -10,7 +10,7 @@ import numpy as np
 
 
 def topk_excluding(scores: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best items per row, items marked in ``seen`` (bool, same shape) left out."""
+    """Indices of the ``k`` best items per row, leaving out items marked in ``seen`` (bool)."""
     scores = np.where(seen, -np.inf, scores.astype("float64"))
     k = min(k, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
