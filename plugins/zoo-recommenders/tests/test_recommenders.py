@@ -102,10 +102,15 @@ def test_split_by_time_holds_out_each_users_last_interactions():
     assert sorted(train.item.tolist()) == ["p", "q", "w", "y", "z"]
 
 
-def test_synthetic_data_is_seeded_and_structured():
+def test_synthetic_data_is_seeded_and_structured(tmp_path):
     a, b = rdata.synthetic(n_users=50, seed=3), rdata.synthetic(n_users=50, seed=3)
     assert (a.item == b.item).all() and len(set(a.user)) == 50
     assert not (rdata.synthetic(n_users=50, seed=4).item[:20] == a.item[:20]).all()
+    result = CliRunner().invoke(cli, ["data", "interactions", str(tmp_path / "i.csv"),
+                                      "--users", "50", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    written = rdata.read_csv(tmp_path / "i.csv")
+    assert (written.item == a.item).all() and np.allclose(written.rating, a.rating, atol=1e-5)
 
 
 def test_bad_data_is_a_one_line_error(tmp_path, interactions_csv):
