@@ -126,7 +126,7 @@ def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_
     import keras
 
     import zoo
-    import zoo.train as loop
+    import zoo.training as loop
     from zoo.runs import Run
     from zoo.tasks.image_classification import ImageClassificationTask, backbone
 

@@ -1,4 +1,4 @@
-"""The shared training loop (zoo.train) through a tiny task: stages, history, early stopping,
+"""The shared training loop (zoo.training) through a tiny task: stages, history, early stopping,
 seeds, and --resume after a SIGKILL."""
 
 import csv
@@ -62,7 +62,7 @@ TASK_SOURCE = textwrap.dedent('''
             return model
 
         def stages(self, model, data):
-            from zoo.train import Stage
+            from zoo.training import Stage
 
             if self.options["stages"] == 1:
                 return super().stages(model, data)
@@ -189,9 +189,9 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(blob_module, tmp_pat
     assert Run.open(out).read("metrics.json")["training"]["epochs"] == 8
 
 
-def test_zoo_train_stays_the_api_function_after_importing_the_loop():
+def test_zoo_train_is_the_api_function_beside_the_loop_module():
     import zoo
-    import zoo.train as loop
+    import zoo.training as loop
 
     assert hasattr(loop, "fit") and hasattr(loop, "Stage")
     with pytest.raises(ZooError, match="did you mean 'lstm_classifier'|unknown model"):

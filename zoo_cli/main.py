@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import warnings
 
 import click
@@ -19,6 +20,8 @@ from zoo.errors import ZooError
 
 #: Modules under zoo_cli.commands, each with a COMMANDS list; order is the --help order.
 COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data")
+#: Commands that never need TensorFlow (everything else gets it imported up front, quietly).
+LIGHT_COMMANDS = frozenset({"list", "info", "plugins", "completion", "data"})
 
 
 def _error_line(message: str, exit_code: int):
@@ -63,6 +66,12 @@ class ZooGroup(click.Group):
         self._add_plugin_commands()
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in LIGHT_COMMANDS and not {"-h", "--help"} & set(rest):
+            _import_tensorflow_quietly()
+        return name, command, rest
+
     def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
@@ -76,6 +85,30 @@ class ZooGroup(click.Group):
             _error_line(str(exc), 1)
         except click.UsageError as exc:
             _usage_error(exc)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up chatter swallowed.
+
+    TensorFlow writes C++ INFO lines (oneDNN, CUDA stubs, CPU features) to file descriptor 2
+    before its logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them. They are captured
+    during the import and shown only if the import fails.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _disable_plugins(ctx, param, names):

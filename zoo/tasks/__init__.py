@@ -3,7 +3,7 @@
 A :class:`zoo.Model` spec names its task: a built-in name from :data:`BUILTIN_TASKS` or a
 ``"module:attr"`` Task subclass that a plugin ships. ``zoo finetune`` always runs
 ``image_classification``; ``zoo train NAME`` runs the task of model NAME. Every task trains
-through the one loop in :mod:`zoo.train` and writes the same run directory (:mod:`zoo.runs`).
+through the one loop in :mod:`zoo.training` and writes the same run directory (:mod:`zoo.runs`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A task subclass declares the options it accepts in ``OPTIONS`` (merged with the 
 task shares, :data:`COMMON_OPTIONS`) and implements :meth:`Task.load_data`,
 :meth:`Task.build_model`, :meth:`Task.evaluate` and :meth:`Task.predict`. :meth:`Task.train` runs
 the whole job into a run directory (see :mod:`zoo.runs`) through the shared loop in
-:mod:`zoo.train`, so every task gets seeds, checkpoints, ``--resume``, early stopping, mixed
+:mod:`zoo.training`, so every task gets seeds, checkpoints, ``--resume``, early stopping, mixed
 precision and the same ``history.csv``.
 
 Importing this module never imports TensorFlow; the methods do, when they run.
@@ -190,8 +190,8 @@ class Task:
         raise NotImplementedError
 
     def stages(self, model, data: TaskData) -> list:
-        """The training stages (:class:`zoo.train.Stage`); default: one stage of ``--epochs``."""
-        from zoo.train import Stage
+        """The training stages (:class:`zoo.training.Stage`); default: one stage of ``--epochs``."""
+        from zoo.training import Stage
 
         return [Stage("train", self.options["epochs"])]
 
@@ -232,7 +232,7 @@ class Task:
         opts = self.options
         if self.strategy is None:  # MultiWorkerMirroredStrategy must precede any TF operation
             self.strategy = distribute.resolve_strategy(opts["strategy"])
-        import zoo.train as loop
+        import zoo.training as loop
         from zoo import plots
 
         run = distribute.create_run(self.strategy, opts["out"], self.run_name(), opts["resume"])

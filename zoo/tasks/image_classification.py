@@ -165,7 +165,7 @@ class ImageClassificationTask(Task):
         return model
 
     def stages(self, model, data: TaskData) -> list:
-        from zoo.train import Stage
+        from zoo.training import Stage
 
         opts = self.options
         if not self.pretrained:
@@ -187,7 +187,7 @@ class ImageClassificationTask(Task):
     def _compile(self, model, lr: float, data: TaskData, epochs: int) -> None:
         import keras
 
-        from zoo.train import make_optimizer, warmup_cosine
+        from zoo.training import make_optimizer, warmup_cosine
 
         steps = epochs * max(1, math.ceil(len(data.splits["train"]) / self.global_batch_size))
         k = min(5, len(data.classes))

@@ -4,7 +4,7 @@ Data is a folder with one sub-folder per class (a single folder is fine for ``dc
 ``wgan_gp``; ``cgan`` needs two or more). All images are read into memory once (GAN data sets
 here are small) at ``--image-size``; when every image is gray the networks use one channel.
 
-Training goes through the shared loop (:mod:`zoo.train`): run directory, progress, ``--seed``,
+Training goes through the shared loop (:mod:`zoo.training`): run directory, progress, ``--seed``,
 ``--resume``, per-epoch checkpoints with both optimizers' state. On top of it each epoch writes
 ``samples/epoch-NNN.png`` (a fixed-latent grid, one row per class for ``cgan``) and adds the
 quality figure ``frechet`` (see :mod:`zoo_gan.quality`) to history.csv; curves.png plots it with
@@ -97,7 +97,7 @@ class GANTask(Task):
         return gan
 
     def stages(self, model, data: TaskData) -> list:
-        from zoo.train import Stage
+        from zoo.training import Stage
 
         def prepare(gan):
             gan.epoch_callbacks = self._epoch_callbacks(gan)
@@ -118,7 +118,7 @@ class GANTask(Task):
         """The quality judge of this run: its classifier is trained once and kept in the run."""
         import keras
 
-        from zoo.train import save_model
+        from zoo.training import save_model
         from zoo_gan.quality import Judge, train_classifier
 
         images, labels = self.real
@@ -140,7 +140,7 @@ class GANTask(Task):
 
     def train(self, log=print):
         """The shared job, then the two networks saved on their own."""
-        from zoo.train import save_model
+        from zoo.training import save_model
 
         run = super().train(log=log)
         save_model(self.model.generator, run.file("generator.keras"))

@@ -1,4 +1,4 @@
-"""Tasks of zoo-rnn, run by ``zoo train MODEL`` through the core's shared loop (zoo.train).
+"""Tasks of zoo-rnn, run by ``zoo train MODEL`` through the core's shared loop (zoo.training).
 
 * :class:`TextClassificationTask`: a ``text,label`` CSV; the vocabulary is built from the training
   split and lives inside the saved model (a ``TextVectorization`` layer in front of the token-id
@@ -165,7 +165,7 @@ class TextClassificationTask(Task):
         import keras
 
         import zoo
-        from zoo.train import make_optimizer
+        from zoo.training import make_optimizer
 
         opts = self.options
         sequence_model = zoo.get("model", self.model_name)(
@@ -335,7 +335,7 @@ class ForecastingTask(Task):
         import keras
 
         import zoo
-        from zoo.train import make_optimizer
+        from zoo.training import make_optimizer
 
         opts = self.options
         core = zoo.get("model", self.model_name)(window=opts["window"], horizon=opts["horizon"],

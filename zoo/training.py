@@ -21,7 +21,6 @@ import csv
 import io as _io
 import math
 import sys
-import types
 import time
 import warnings
 from dataclasses import dataclass
@@ -322,17 +321,3 @@ def _plain(value):
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-class _TrainModule(types.ModuleType):
-    """Importing this module sets the attribute ``zoo.train`` to it, hiding the public function
-    ``zoo.train(model_name, data, **options)`` of the same name; calling the module calls that
-    function, so ``zoo.train(...)`` works whether or not the loop has been imported."""
-
-    def __call__(self, *args, **kwargs):
-        from zoo.api import train
-
-        return train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _TrainModule
