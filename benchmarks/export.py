@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--run", help="run directory to export (default: train a digits run)")
     parser.add_argument("--work", help="where to write the run and exports (default: a temp dir)")
     parser.add_argument("--backbone", default="mobilenet_v2")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="interpreter num_threads values to time")
     parser.add_argument("--repeats", type=int, default=200)

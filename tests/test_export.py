@@ -149,12 +149,13 @@ def test_tflite_runs_in_litert_on_raw_pixels_with_labels_beside(run, exports, he
     scores = _classify(interpreter, images)
     np.testing.assert_allclose(scores.sum(-1), 1.0, atol=0.05)  # probabilities
     accuracy = np.mean(scores.argmax(-1) == truth)
-    assert accuracy > 0.85
+    assert report["keras_accuracy"] > 0.8, report  # the fixture model learned
+    assert accuracy >= report["keras_accuracy"] - 0.02, report
     assert labels[scores[0].argmax()] in run.labels
 
     # builtin ops only, and augmentation / dropout are not in the inference graph
     ops = report["ops"]
-    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+    assert report["custom_ops"] == [] and not [op for op in ops if op.startswith("Flex")]
     assert not [op for op in ops if "RANDOM" in op or "MULTINOMIAL" in op]
     names = " ".join(t["name"] for t in interpreter.get_tensor_details())
     assert "augment" not in names and "dropout" not in names
@@ -295,8 +296,9 @@ def test_interrupted_export_leaves_the_earlier_artifact(run, exports, monkeypatc
 
 
 def _cli(*args):
+    """Exit code and the lines printed (stdout and stderr), and stdout alone."""
     result = CliRunner().invoke(cli, list(map(str, args)))
-    return result.exit_code, result.output.strip().splitlines()
+    return result.exit_code, result.output.strip().splitlines(), result.stdout
 
 
 def test_cli_bad_inputs_give_one_line(run, tmp_path):
@@ -307,7 +309,7 @@ def test_cli_bad_inputs_give_one_line(run, tmp_path):
              ((run.path, "--quantize", "int8", "--calibration-size", 0), "at least 1"),
              ((run.path, "--out", tmp_path / "model.bin"), "must end in .tflite")]
     for args, message in cases:
-        code, lines = _cli("export", *args)
+        code, lines, _ = _cli("export", *args)
         assert code == 1 and len(lines) == 1 and lines[0].startswith("Error:"), (args, lines)
         assert message in lines[0]
 
@@ -315,21 +317,42 @@ def test_cli_bad_inputs_give_one_line(run, tmp_path):
 def test_cli_rejects_a_layer_without_builtin_ops(digits, tmp_path):
     bad = make_run(tmp_path / "bad", digits, epochs=0,
                    extra_layer=CumulativeProduct(name="cumulative_product"))
-    code, lines = _cli("export", bad.path)
+    code, lines, _ = _cli("export", bad.path)
     assert code == 1 and len(lines) == 1
     assert "Cumprod" in lines[0] and "cumulative_product" in lines[0]
     assert not (bad.path / "exports" / "model-none.tflite").exists()
 
 
+def test_a_select_tf_file_is_caught(run, tmp_path):
+    """What the builtin-only check guards against: a Flex file (as Keras' litert export may
+    make) lists its select-TF op and fails verification with one line."""
+    import tensorflow as tf
+
+    from zoo.export import custom_ops, verify
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), CumulativeProduct(),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    infer = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec([1, 32, 32, 3])])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([infer.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                           tf.lite.OpsSet.SELECT_TF_OPS]
+    flex = tmp_path / "flex.tflite"
+    flex.write_bytes(converter.convert())
+    assert custom_ops(flex.read_bytes()) == ["FlexCumprod"]
+    with pytest.raises(zoo.ZooError, match="cannot run") as error:
+        verify(flex, run)
+    assert "\n" not in str(error.value)
+
+
 def test_cli_int8_with_calibration_folder(run, digits, tmp_path):
     out = tmp_path / "phone" / "digits.tflite"
-    code, lines = _cli("export", run.path, "--quantize", "int8", "--out", out,
-                       "--calibration", digits, "--calibration-size", 60, "--json")
+    code, lines, stdout = _cli("export", run.path, "--quantize", "int8", "--out", out,
+                               "--calibration", digits, "--calibration-size", 60, "--json")
     assert code == 0, lines
-    report = json.loads("\n".join(lines))
-    assert report["artifact"] == str(out) and report["accuracy"] > 0.85
+    report = json.loads(stdout)
+    assert report["artifact"] == str(out) and report["accuracy"] > 0.8
     assert (out.parent / "labels.txt").is_file() and (out.parent / "export-report.json").is_file()
-    code, lines = _cli("export", run.path, "--format", "saved_model", "--out", tmp_path / "srv")
+    code, lines, _ = _cli("export", run.path, "--format", "saved_model", "--out", tmp_path / "srv")
     assert code == 0 and any("top-1 agreement" in line for line in lines)
 
 
@@ -346,5 +369,5 @@ def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path):
     report = zoo.export(result.path)
     assert report["passed"] and report["agreement"] >= 0.99
     assert "DEPTHWISE_CONV_2D" in report["ops"]
-    assert not [op for op in report["ops"] if op.startswith("Flex") or op == "CUSTOM"]
+    assert report["custom_ops"] == []
     assert (result.path / "exports" / "labels.txt").read_text().split() == result.labels

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import types
+import warnings
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,7 +121,10 @@ class ExportSource:
         self.config = config
         self.labels = [str(label) for label in run.labels]
         self.image_size = tuple(int(s) for s in config["image_size"])
-        self.model = run.load_model()
+        from zoo.saving import load_model
+
+        # compile=False: inference needs no optimizer (and restoring one warns on stderr)
+        self.model = load_model(run.model_path, compile=False)
         self.outputs_probabilities = _ends_in_probabilities(self.model, self.image_size)
 
     def probabilities(self, images):
@@ -214,14 +218,14 @@ def convert_tflite(source: ExportSource, quantize: str, calibration_images=None)
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
         converter.representative_dataset = lambda: _representative(calibration_images)
-    with _captured_stderr() as log:
+    with _captured_stderr() as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Statistics for quantized inputs were expected..."
         try:
             flatbuffer = converter.convert()
         except Exception as exc:  # ConverterError; its useful part is in the MLIR log
             raise ZooError(_unsupported_message(str(exc) + log.read(), source.model,
                                                 concrete.graph)) from None
-    ops = tflite_ops(flatbuffer)
-    non_builtin = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
+    non_builtin = custom_ops(flatbuffer)
     if non_builtin:
         raise ZooError(f"the TFLite model needs non-builtin ops {', '.join(non_builtin)}; "
                        f"replace the layers that use them")
@@ -285,18 +289,29 @@ def _all_layers(model):
 
 
 def tflite_ops(flatbuffer: bytes) -> list[str]:
-    """Operator names in a TFLite model (builtin names, or the custom name for custom ops)."""
+    """Operator names in a TFLite model (builtin names, or the custom name for custom ops,
+    e.g. ``FlexCumprod`` for a select-TF op)."""
+    return sorted({name for name, _ in _operator_codes(flatbuffer)})
+
+
+def custom_ops(flatbuffer: bytes) -> list[str]:
+    """The ops the stock runtime lacks: custom ops, select-TF (Flex) ops among them."""
+    return sorted({name for name, custom in _operator_codes(flatbuffer) if custom})
+
+
+def _operator_codes(flatbuffer: bytes):
+    """(name, is_custom) for each operator code of the model."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(flatbuffer, 0)
     builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    ops = set()
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
         op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        ops.add(code.CustomCode().decode() if op == schema.BuiltinOperator.CUSTOM
-                else builtin.get(op, str(op)))
-    return sorted(ops)
+        if op == schema.BuiltinOperator.CUSTOM:
+            yield code.CustomCode().decode(), True
+        else:
+            yield builtin.get(op, str(op)), False
 
 
 def _interface(flatbuffer: bytes) -> dict:
@@ -374,7 +389,11 @@ class TFLiteClassifier:
     """A .tflite file run the way an app runs it: one raw RGB image at a time."""
 
     def __init__(self, path, num_threads: int = 1):
-        self.interpreter = _interpreter(path, num_threads)
+        try:
+            self.interpreter = _interpreter(path, num_threads)
+        except (RuntimeError, ValueError) as exc:  # not a model, or ops the runtime lacks
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ZooError(f"the stock LiteRT interpreter cannot run {path}: {first}") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
@@ -488,7 +507,9 @@ def verify(artifact, source, quantize: str | None = None, heldout=None, num_thre
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if is_tflite:
-        report["ops"] = tflite_ops(artifact.read_bytes())
+        flatbuffer = artifact.read_bytes()
+        report["ops"] = tflite_ops(flatbuffer)
+        report["custom_ops"] = custom_ops(flatbuffer)
         report["input"] = classifier.input["dtype"].__name__
     if quantize in FLOAT_QUANTIZATIONS and agreement < MIN_FLOAT_AGREEMENT:
         report["passed"] = False
