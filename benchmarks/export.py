@@ -64,7 +64,8 @@ def main(argv=None) -> dict:
         latency = {}
         for threads in args.threads:
             classify = TFLiteClassifier(report["artifact"], num_threads=threads)
-            latency[threads] = median_latency_ms(classify, probe, repeats=args.repeats)
+            latency[threads] = median_latency_ms(classify.run, classify.prepare(probe),
+                                                 repeats=args.repeats)
         results[quantize] = {"size_bytes": report["size_bytes"], "accuracy": report["accuracy"],
                              "agreement": report["agreement"],
                              "max_abs_diff": report["max_abs_diff"],
