@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import zoo
-from zoo.export import QUANTIZATIONS, TFLiteClassifier, median_latency_ms
+from zoo.exporting import QUANTIZATIONS, TFLiteClassifier, median_latency_ms
 from zoo.runs import Run
 
 

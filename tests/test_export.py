@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
-from zoo.export import QUANTIZATIONS
+from zoo.exporting import QUANTIZATIONS
 from zoo.runs import Run
 from zoo_cli.main import cli
 
@@ -177,7 +177,7 @@ def test_int8_is_small_and_as_accurate_as_float(exports):
 
 
 def test_labels_and_metadata_are_embedded(run, exports):
-    from zoo.export import read_metadata
+    from zoo.exporting import read_metadata
 
     path = run.file("exports") / "model-int8.tflite"
     metadata = read_metadata(path)
@@ -231,8 +231,8 @@ def _tamper(data: bytes) -> bytes:
 
 
 def test_parity_check_fails_on_a_tampered_artifact(run, exports, tmp_path, monkeypatch):
-    from zoo import export as export_module
-    from zoo.export import verify
+    from zoo import exporting as export_module
+    from zoo.exporting import verify
 
     good = run.file("exports") / "model-none.tflite"
     tampered = tmp_path / "tampered.tflite"
@@ -269,7 +269,7 @@ def test_interrupted_export_leaves_the_earlier_artifact(run, exports, monkeypatc
     import sys
     import time
 
-    from zoo import export as export_module
+    from zoo import exporting as export_module
 
     good = run.file("exports") / "model-none.tflite"
     before = good.read_bytes()
@@ -328,7 +328,7 @@ def test_a_select_tf_file_is_caught(run, tmp_path):
     make) lists its select-TF op and fails verification with one line."""
     import tensorflow as tf
 
-    from zoo.export import custom_ops, verify
+    from zoo.exporting import custom_ops, verify
 
     model = keras.Sequential([keras.Input((32, 32, 3)), CumulativeProduct(),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])

@@ -37,7 +37,7 @@ def spec(kind, name):
 _LAZY = {
     "create_backbone": "zoo.backbones_build",
     "load_model": "zoo.saving",
-    "export": "zoo.export",
+    "export": "zoo.exporting",
     "finetune": "zoo.api",
     "train": "zoo.api",
     "evaluate": "zoo.api",

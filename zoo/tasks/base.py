@@ -205,10 +205,10 @@ class Task:
         raise NotImplementedError
 
     def export(self, run, **options):
-        """Write a deployable artifact; the default is the image-model export in zoo.export."""
-        from zoo import export
+        """Write a deployable artifact; the default is the image-model export in zoo.exporting."""
+        from zoo import exporting
 
-        return export.export(run, **options)
+        return exporting.export(run, **options)
 
     def run_name(self) -> str:
         """The ``runs/<name>-<n>`` stem for the default ``--out``."""

@@ -8,12 +8,12 @@ from zoo_cli.output import echo_json, echo_table
 
 
 def _choices(name):
-    """Shell completion from zoo.export's constant ``name``. Values are checked by zoo.export
+    """Shell completion from zoo.exporting's constant ``name``. Values are checked by zoo.exporting
     (not click.Choice) so a bad one gives the same one-line error as in Python."""
     def complete(ctx, param, incomplete):
         import importlib
 
-        values = getattr(importlib.import_module("zoo.export"), name)
+        values = getattr(importlib.import_module("zoo.exporting"), name)
         return [v for v in values if v.startswith(incomplete)]
     return complete
 

@@ -91,7 +91,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
     latents and compared with Keras; the report lands in ``export-report.json`` beside it."""
     import tensorflow as tf
 
-    from zoo import export as zoo_export
+    from zoo import exporting as zoo_export
     from zoo import io
     from zoo_gan.models import generator_num_classes
 

@@ -91,7 +91,7 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
     """
     import tensorflow as tf
 
-    from zoo import export as zoo_export
+    from zoo import exporting as zoo_export
     from zoo import io
     from zoo_recommenders.models import TwoTower
 

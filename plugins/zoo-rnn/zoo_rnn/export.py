@@ -14,7 +14,7 @@ import numpy as np
 
 from zoo import io
 from zoo.errors import ZooError
-from zoo.export import LABELS_NAME, REPORT_NAME, tflite_ops
+from zoo.exporting import LABELS_NAME, REPORT_NAME, tflite_ops
 from zoo.runs import Run
 from zoo_rnn.tasks import SEQUENCE_MODEL, TEXT_QUANTIZATIONS, VOCABULARY_NAME
 

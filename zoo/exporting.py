@@ -21,10 +21,8 @@ import os
 import random
 import re
 import statistics
-import sys
 import tempfile
 import time
-import types
 import warnings
 import zipfile
 from datetime import datetime, timezone
@@ -585,14 +583,3 @@ def _ends_in_probabilities(model, image_size) -> bool:
     outputs = np.asarray(model(probes, training=False))
     return bool(outputs.ndim == 2 and outputs.min() >= 0 and outputs.max() <= 1
                 and np.allclose(outputs.sum(-1), 1, atol=1e-3))
-
-
-class _CallableModule(types.ModuleType):
-    """Once imported, this module *is* the package attribute ``zoo.export``; calling it runs
-    :func:`export`, so ``zoo.export(run, ...)`` and ``zoo.export.verify(...)`` both work."""
-
-    def __call__(self, *args, **kwargs):
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
