@@ -94,3 +94,13 @@ def test_version_and_help(run_zoo):
     assert "fine-tune" in run_zoo("-h").stdout
     bare = run_zoo("plugins", plugins=ACME)  # a group without its command shows its help
     assert "Commands:" in bare.stdout + bare.stderr and "Error:" not in bare.stderr
+
+
+def test_train_help_lists_the_models_task_options(run_zoo):
+    result = run_zoo("train", "acme_mlp", "--help", plugins=ACME)
+    assert result.returncode == 0, result.stderr
+    assert "Options of acme_mlp's task:" in result.stdout
+    # acme_mlp is an image_classification model: its task's own options and the common ones.
+    assert "--image-size" in result.stdout and "--epochs EPOCHS" in result.stdout
+    bare = run_zoo("train", plugins=ACME)
+    assert bare.returncode == 2 and "zoo list models" in bare.stdout

@@ -40,6 +40,7 @@ _LAZY = {
     "export": "zoo.exporting",
     "finetune": "zoo.api",
     "train": "zoo.api",
+    "train_options": "zoo.api",
     "evaluate": "zoo.api",
     "predict": "zoo.api",
     "open_run": "zoo.api",

@@ -89,6 +89,14 @@ def train(model_name: str, data: str | Path | None = None, log: Callable[[str], 
     return RunResult(task.train(log=log), log=log)
 
 
+def train_options(model_name: str) -> dict:
+    """The options ``zoo.train(model_name, ...)`` accepts: name -> :class:`zoo.tasks.base.Option`."""
+    import zoo
+    from zoo.tasks import task_class
+
+    return task_class(zoo.spec("model", model_name).task).all_options()
+
+
 def open_run(path: str | Path, log: Callable[[str], None] = print) -> RunResult:
     """An existing run directory as a :class:`RunResult`."""
     return RunResult(Run.open(path), log=log)

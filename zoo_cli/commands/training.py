@@ -61,19 +61,41 @@ def finetune_command(backbone, **options):
     _echo_metrics(run.metrics)
 
 
-@click.command("train", context_settings={"ignore_unknown_options": True,
-                                          "allow_extra_args": True})
-@click.argument("model", shell_complete=component_names("model"))
+@click.command("train", add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("model", required=False, shell_complete=component_names("model"))
 @click.pass_context
 def train_command(ctx, model):
     """Train registered model MODEL with its task; options go to the task.
 
     \b
     zoo train lstm_classifier --data reviews.csv --epochs 3
+    zoo train lstm_classifier --help        the options of that model's task
+    zoo list models                         what can be trained
     """
+    wants_help = bool({"-h", "--help"} & set(ctx.args))
+    if model is None or wants_help:
+        click.echo(ctx.get_help())
+        if model is not None:
+            _echo_task_options(model)
+        ctx.exit(0 if wants_help else 2)
     run = zoo.train(model, log=click.echo, **_key_values(ctx.args))
     click.echo(f"Run written to {run.path}")
     _echo_metrics(run.metrics)
+
+
+def _echo_task_options(model: str) -> None:
+    """The options of MODEL's task, as --help would list them."""
+    from zoo_cli.output import echo_table
+
+    click.echo(f"\nOptions of {model}'s task:")
+    rows = []
+    for name, option in zoo.train_options(model).items():
+        value = "" if option.type is bool else f" {name.split('_')[-1].upper()}"
+        choices = f" ({'|'.join(map(str, option.choices))})" if option.choices else ""
+        default = "" if option.default in (None, False) else f" [default: {option.default}]"
+        rows.append([f"--{name.replace('_', '-')}{value}", option.help + choices + default])
+    echo_table(rows, indent=2)
 
 
 @click.command("evaluate")
