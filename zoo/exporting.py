@@ -62,14 +62,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
     Keras model on more than 1% of held-out images (the artifact is then kept beside the
     target as ``*.rejected*`` for inspection and the good one is left alone).
     """
-    if format not in FORMATS:
-        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize not in QUANTIZATIONS:
-        raise ZooError(f"unknown quantization {quantize!r}; choose one of "
-                       f"{', '.join(QUANTIZATIONS)}")
-    if format == "saved_model" and quantize != "none":
-        raise ZooError("quantization applies to TFLite only; use --format tflite "
-                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+    check_options(format, quantize)
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
     run = run if isinstance(run, Run) else Run.open(run)
@@ -78,10 +71,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
         return run.task().export(run, format=format, quantize=quantize, out=out,
                                  calibration=calibration, calibration_size=calibration_size,
                                  verify_size=verify_size, num_threads=num_threads)
-    target = Path(out) if out else run.file("exports") / (
-        f"model-{quantize}.tflite" if format == "tflite" else "saved_model")
-    if format == "tflite" and target.suffix != ".tflite":
-        raise ZooError(f"--out {target} must end in .tflite")
+    target = target_path(run, format, quantize, out)
     source = ExportSource(run)
 
     heldout = source.heldout(verify_size)
@@ -89,7 +79,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
         if format == "tflite":
             calibration_images = (source.calibration(calibration, calibration_size)
                                   if quantize == "int8" else None)
-            tmp.write_bytes(convert_tflite(source, quantize, calibration_images))
+            tmp.write_bytes(classifier_tflite(source, quantize, calibration_images))
             io.write_text(target.parent / LABELS_NAME, "\n".join(source.labels) + "\n")
         else:
             write_saved_model(source, tmp)
@@ -99,11 +89,36 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
             rejected = target.with_name(target.stem + ".rejected" + target.suffix)
             _replace(tmp, rejected)
             report["artifact"] = str(rejected)
-            _write_report(rejected, report)
+            write_report(rejected, report)
             raise ZooError(report["failure"] + f"; the artifact was kept as {rejected} and "
                            f"nothing was replaced")
-    _write_report(target, report)
+    write_report(target, report)
     return report
+
+
+def check_options(format: str, quantize: str, quantizations=QUANTIZATIONS) -> None:
+    """Raise ZooError unless ``format`` is one of FORMATS and ``quantize`` one of
+    ``quantizations`` (a plugin passes the subset its models support)."""
+    if format not in FORMATS:
+        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ZooError(f"unknown quantization {quantize!r}; choose one of "
+                       f"{', '.join(quantizations)}")
+    if quantize not in quantizations:
+        raise ZooError(f"this model exports with --quantize {', '.join(quantizations)}, "
+                       f"not {quantize!r}")
+    if format == "saved_model" and quantize != "none":
+        raise ZooError("quantization applies to TFLite only; use --format tflite "
+                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+
+
+def target_path(run: Run, format: str, quantize: str, out=None) -> Path:
+    """``out``, else ``RUN/exports/model-<quantize>.tflite`` or ``RUN/exports/saved_model``."""
+    target = Path(out) if out else run.file("exports") / (
+        f"model-{quantize}.tflite" if format == "tflite" else "saved_model")
+    if format == "tflite" and target.suffix != ".tflite":
+        raise ZooError(f"--out {target} must end in .tflite")
+    return target
 
 
 class ExportSource:
@@ -193,21 +208,53 @@ def _sample(items: list, size: int) -> list:
 
 # -- TFLite ------------------------------------------------------------------------------------
 
-def convert_tflite(source: ExportSource, quantize: str, calibration_images=None) -> bytes:
-    """The model as TFLite flatbuffer bytes, builtin ops only, with labels and metadata inside."""
+def classifier_tflite(source: ExportSource, quantize: str, calibration_images=None) -> bytes:
+    """The image classifier as TFLite flatbuffer bytes, with labels and metadata inside."""
     import tensorflow as tf
 
     height, width = source.image_size
     infer = tf.function(source.probabilities, autograph=False,
                         input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32,
                                                        name="images")])
-    concrete = infer.get_concrete_function()
+    representative = ((lambda: _representative(calibration_images))
+                      if quantize == "int8" else None)
+    flatbuffer = convert_tflite(infer.get_concrete_function(), quantize, representative,
+                                source.model)
+    metadata = source.metadata()
+    metadata.update(_interface(flatbuffer), quantize=quantize)
+    return embed_metadata(flatbuffer, metadata, source.labels)
+
+
+def convert_tflite(concrete_function, quantize: str, representative_data=None,
+                   model=None) -> bytes:
+    """TFLite flatbuffer bytes of a fixed-shape ``tf.function`` concrete function, builtin ops
+    only. ``quantize`` is one of QUANTIZATIONS; ``"int8"`` needs ``representative_data`` (a
+    callable yielding lists of input arrays) and gives uint8 input and output. ``model`` (the
+    Keras model traced) only names the layers in the error raised for unsupported ops."""
+    import tensorflow as tf
+
     with _captured_stderr():  # absl warns that this path is deprecated; it is the one that works
         # No trackable object: the converter then freezes every variable into a constant. With
         # the model passed, it goes through a SavedModel and keras.applications models keep
         # their weights as resource variables (READ_VARIABLE ops, unfolded BatchNorm, int8
-        # calibration fails).
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+        # calibration fails; a GAN generator's uninitialised variables give NaNs).
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function])
+    return _convert(converter, quantize, representative_data, model, concrete_function.graph)
+
+
+def convert_saved_model_tflite(saved_model_dir, quantize: str) -> bytes:
+    """TFLite flatbuffer bytes of a SavedModel (its serving signature), builtin ops only; for
+    models whose loops need the SavedModel path (recurrent layers lower to a builtin WHILE)."""
+    import tensorflow as tf
+
+    return _convert(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)), quantize)
+
+
+def _convert(converter, quantize: str, representative_data=None, model=None,
+             graph=None) -> bytes:
+    """The project's one TFLite converter configuration: builtin ops, never select-TF."""
+    import tensorflow as tf
+
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -217,21 +264,23 @@ def convert_tflite(source: ExportSource, quantize: str, calibration_images=None)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-        converter.representative_dataset = lambda: _representative(calibration_images)
+        converter.representative_dataset = representative_data
     with _captured_stderr() as log, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Statistics for quantized inputs were expected..."
         try:
             flatbuffer = converter.convert()
         except Exception as exc:  # ConverterError; its useful part is in the MLIR log
-            raise ZooError(_unsupported_message(str(exc) + log.read(), source.model,
-                                                concrete.graph)) from None
+            raise ZooError(_unsupported_message(str(exc) + log.read(), model, graph)) from None
+    check_builtin_ops(flatbuffer)
+    return flatbuffer
+
+
+def check_builtin_ops(flatbuffer: bytes) -> None:
+    """Raise ZooError if the model needs ops the stock runtime lacks (custom or select-TF)."""
     non_builtin = custom_ops(flatbuffer)
     if non_builtin:
         raise ZooError(f"the TFLite model needs non-builtin ops {', '.join(non_builtin)}; "
                        f"replace the layers that use them")
-    metadata = source.metadata()
-    metadata.update(_interface(flatbuffer), quantize=quantize)
-    return embed_metadata(flatbuffer, metadata, source.labels)
 
 
 def _representative(images):
@@ -262,7 +311,7 @@ def _captured_stderr():
 def _unsupported_message(text: str, model, graph) -> str:
     """One line naming the ops with no builtin TFLite kernel and the layers they come from."""
     ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
-    if not ops:
+    if not ops or graph is None:
         first = next((line.strip() for line in text.splitlines() if "error:" in line),
                      text.strip().splitlines()[0] if text.strip() else "unknown error")
         return f"TFLite conversion failed: {first}"
@@ -503,7 +552,7 @@ def verify(artifact, source, quantize: str | None = None, heldout=None, num_thre
     report = {
         "format": "tflite" if is_tflite else "saved_model",
         "quantize": quantize,
-        "size_bytes": _size(artifact),
+        "size_bytes": file_size(artifact),
         "heldout_split": split,
         "heldout_images": int(len(images)),
         "agreement": agreement,
@@ -548,7 +597,9 @@ def median_latency_ms(classify, image, repeats: int = 50, warmup: int = 5) -> fl
     return round(1000 * statistics.median(times), 4)
 
 
-def _size(path: Path) -> int:
+def file_size(path) -> int:
+    """Bytes in a file, or in all files under a folder (a SavedModel)."""
+    path = Path(path)
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -562,8 +613,9 @@ def _replace(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def _write_report(artifact: Path, report: dict) -> None:
+def write_report(artifact, report: dict) -> None:
     """Merge this artifact's entry into export-report.json in the artifact's folder."""
+    artifact = Path(artifact)
     path = artifact.parent / REPORT_NAME
     try:
         reports = io.read_json(path) if path.is_file() else {}

@@ -16,8 +16,6 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.runs import Run
 
-FORMATS = ("saved_model", "tflite")
-
 
 def _open(run) -> Run:
     run = run if isinstance(run, Run) else Run.open(run)
@@ -95,13 +93,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
     from zoo import io
     from zoo_gan.models import generator_num_classes
 
-    if format not in FORMATS:
-        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize not in ("none", "float16", "dynamic"):
-        raise ZooError(f"a GAN generator exports with --quantize none, float16 or dynamic, "
-                       f"not {quantize!r}")
-    if format == "saved_model" and quantize != "none":
-        raise ZooError("quantization applies to TFLite only; drop --quantize for a SavedModel")
+    zoo_export.check_options(format, quantize, ("none", "float16", "dynamic"))
     run = _open(run)
     generator = load_generator(run)
     conditional = generator_num_classes(generator) > 0
@@ -143,18 +135,8 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         else:
             one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
             concrete = tf.function(images, input_signature=one).get_concrete_function()
-            # No trackable object: variables are frozen into constants (with one, the converter
-            # keeps READ_VARIABLE ops whose variables the interpreter leaves uninitialised: NaNs).
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            if quantize != "none":
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            if quantize == "float16":
-                converter.target_spec.supported_types = [tf.float16]
-            flatbuffer = converter.convert()
+            flatbuffer = zoo_export.convert_tflite(concrete, quantize, model=generator)
             ops = zoo_export.tflite_ops(flatbuffer)
-            if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
-                raise ZooError(f"the generator needs non-builtin TFLite ops ({', '.join(ops)})")
             tmp.write_bytes(flatbuffer)
             got = np.concatenate([_run_tflite(tmp, latents[i:i + 1],
                                               None if labels is None else labels[i:i + 1])
@@ -163,7 +145,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
                   "inputs": [s.name for s in signature], "output": "images (float32 0-255)",
                   "image_shape": [int(d) for d in generator.outputs[0].shape[1:]],
                   "max_abs_diff": float(np.max(np.abs(expected - got))),
-                  "size_bytes": zoo_export._size(tmp),
+                  "size_bytes": zoo_export.file_size(tmp),
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if ops is not None:
             report["ops"] = ops
@@ -172,7 +154,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         if not report["passed"]:
             raise ZooError(f"the exported generator differs from Keras by up to "
                            f"{report['max_abs_diff']:.1f} of 255 per pixel; nothing was written")
-    zoo_export._write_report(target, report)
+    zoo_export.write_report(target, report)
     return report
 
 

@@ -14,32 +14,14 @@ import numpy as np
 
 from zoo import io
 from zoo.errors import ZooError
-from zoo.exporting import LABELS_NAME, REPORT_NAME, tflite_ops
+from zoo.exporting import (LABELS_NAME, REPORT_NAME, check_options,
+                           convert_saved_model_tflite, file_size, target_path, tflite_ops)
 from zoo.runs import Run
 from zoo_rnn.tasks import SEQUENCE_MODEL, TEXT_QUANTIZATIONS, VOCABULARY_NAME
 
-FORMATS = ("tflite", "saved_model")
 VERIFY_SIZE = 200
 #: Float exports must give the Keras model's answer; quantized ones nearly always.
 MIN_AGREEMENT = {"none": 0.99, "float16": 0.99, "dynamic": 0.95}
-
-
-def _check(format: str, quantize: str) -> None:
-    if format not in FORMATS:
-        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize not in TEXT_QUANTIZATIONS:
-        raise ZooError(f"recurrent models export with --quantize {' or '.join(TEXT_QUANTIZATIONS)}"
-                       f", got {quantize!r}")
-    if format == "saved_model" and quantize != "none":
-        raise ZooError("quantization applies to TFLite only; drop --quantize for a SavedModel")
-
-
-def _target(run: Run, format: str, quantize: str, out) -> Path:
-    target = Path(out) if out else run.file("exports") / (
-        f"model-{quantize}.tflite" if format == "tflite" else "saved_model")
-    if format == "tflite" and target.suffix != ".tflite":
-        raise ZooError(f"--out {target} must end in .tflite")
-    return target
 
 
 def convert_tflite(model, input_spec, quantize: str) -> bytes:
@@ -48,24 +30,13 @@ def convert_tflite(model, input_spec, quantize: str) -> bytes:
     import tempfile
 
     import keras
-    import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[input_spec])
     with tempfile.TemporaryDirectory() as tmp:
         archive.write_out(tmp, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        try:
-            return converter.convert()
-        except Exception as exc:  # the converter raises its own ConverterError with MLIR text
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ZooError(f"TFLite conversion with builtin ops failed: {first[:300]}") from None
+        return convert_saved_model_tflite(tmp, quantize)
 
 
 def run_tflite(path: Path, inputs: np.ndarray) -> tuple[np.ndarray, float]:
@@ -138,9 +109,8 @@ def _write(model, target: Path, format: str, quantize: str, inputs, expected, la
             report = _verify(expected, got, quantize, labels)
             report["latency_ms"] = latency_ms
             report["ops"] = tflite_ops(flatbuffer)
-    files = [target] if target.is_file() else [p for p in target.rglob("*") if p.is_file()]
     report.update(artifact=str(target), format=format, quantize=quantize,
-                  size_bytes=sum(p.stat().st_size for p in files))
+                  size_bytes=file_size(target))
     return report
 
 
@@ -148,9 +118,9 @@ def export_text_run(run, format: str = "tflite", quantize: str = "none", out=Non
     """Export a text-classification run; returns the report (also in export-report.json)."""
     import tensorflow as tf
 
-    _check(format, quantize)
+    check_options(format, quantize, TEXT_QUANTIZATIONS)
     run = run if isinstance(run, Run) else Run.open(run)
-    target = _target(run, format, quantize, out)
+    target = target_path(run, format, quantize, out)
     splits = run.read("splits.json")
     split = "test" if splits.get("test") else "val"
     texts = [t for t, _ in splits[split]][:VERIFY_SIZE]
@@ -179,9 +149,9 @@ def export_forecast_run(run, format: str = "tflite", quantize: str = "none", out
     """Export a forecasting run (float32 ``(1, window)`` history in)."""
     from zoo_rnn.tasks import ForecastingTask
 
-    _check(format, quantize)
+    check_options(format, quantize, TEXT_QUANTIZATIONS)
     run = run if isinstance(run, Run) else Run.open(run)
-    target = _target(run, format, quantize, out)
+    target = target_path(run, format, quantize, out)
     task = ForecastingTask.from_run(run)
     series = task._series(run.config["data"]["path"])
     bounds = {k: tuple(v) for k, v in run.config["data"]["splits"].items()}
