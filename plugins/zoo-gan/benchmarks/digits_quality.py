@@ -11,27 +11,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import zoo
 from zoo.data.digits import write_digits
 from zoo_gan.api import generate
-
-
-def independent_judge():
-    """Logistic regression on scikit-learn's own 8x8 digits, blind to the GAN's judge."""
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-
-    digits = load_digits()
-    model = LogisticRegression(max_iter=3000).fit(digits.data / 16, digits.target)
-
-    def judge(paths):
-        small = np.stack([np.asarray(Image.open(p).convert("L").resize((8, 8), Image.BOX),
-                                     "float32").ravel() / 255 for p in paths])
-        return model.predict_proba(small)
-
-    return judge
+from zoo_gan.quality import independent_digit_judge
 
 
 def main():
@@ -50,7 +34,7 @@ def main():
                         log=lambda line: None).run
         seconds = time.monotonic() - start
         paths = generate(run.path, n=200, out=scratch / "generated", seed=1)
-        probabilities = independent_judge()(paths)
+        probabilities = independent_digit_judge()(paths)
         predicted = probabilities.argmax(1)
         metrics = run.read("metrics.json")
         print(f"{args.model} {args.image_size}px, {args.epochs} epochs, {seconds:.0f} s")

@@ -31,19 +31,9 @@ def cgan_run(digits_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digit_judge():
-    """An independent judge: logistic regression on scikit-learn's own 8x8 digits."""
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
+    from zoo_gan.quality import independent_digit_judge
 
-    digits = load_digits()
-    model = LogisticRegression(max_iter=3000).fit(digits.data / 16, digits.target)
-
-    def judge(paths):
-        small = np.stack([np.asarray(Image.open(p).convert("L").resize((8, 8), Image.BOX),
-                                     "float32").ravel() / 255 for p in paths])
-        return model.predict_proba(small)
-
-    return judge
+    return independent_digit_judge()
 
 
 def test_generated_images_look_like_digits_of_every_class(cgan_run, digit_judge, tmp_path):

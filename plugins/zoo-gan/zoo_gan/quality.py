@@ -126,3 +126,22 @@ def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
     grid = padded.reshape(rows, columns, height, width, channels).transpose(0, 2, 1, 3, 4)
     grid = grid.reshape(rows * height, columns * width, channels)
     return grid[..., 0] if channels == 1 else grid
+
+
+def independent_digit_judge():
+    """A judge blind to the GAN's own classifier: logistic regression on scikit-learn's 8x8
+    digits (needs scikit-learn). Returns ``judge(paths) -> (n, 10) probabilities`` for
+    generated digit PNGs of any size."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    digits = load_digits()
+    model = LogisticRegression(max_iter=3000).fit(digits.data / 16, digits.target)
+
+    def judge(paths):
+        small = np.stack([np.asarray(Image.open(p).convert("L").resize((8, 8), Image.BOX),
+                                     "float32").ravel() / 255 for p in paths])
+        return model.predict_proba(small)
+
+    return judge
