@@ -136,8 +136,32 @@ class BlurPool2D(layers.Layer):
         return {**super().get_config(), "filter_size": self.filter_size, "strides": self.strides}
 
 
+class _ConvBlock(layers.Layer):
+    """What the conv blocks share: output channels, stride, SE ratio, drop-path rate and the
+    kernel regularizer (kept serialized, so get_config stays plain JSON)."""
+
+    def __init__(self, filters, strides, se_ratio, drop_path, kernel_regularizer, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.strides = strides
+        self.se_ratio = se_ratio
+        self.drop_path = drop_path
+        self.kernel_regularizer = keras.regularizers.serialize(
+            keras.regularizers.get(kernel_regularizer))
+
+    def compute_output_shape(self, input_shape):
+        def down(size):
+            return None if size is None else -(-size // self.strides)
+        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
+                "se_ratio": self.se_ratio, "drop_path": self.drop_path,
+                "kernel_regularizer": self.kernel_regularizer}
+
+
 @_register
-class ResidualBlock(layers.Layer):
+class ResidualBlock(_ConvBlock):
     """The basic ResNet block: conv3x3-BN-ReLU-conv3x3-BN (+SE) (+drop path) + shortcut, ReLU.
 
     The shortcut is the identity, or a 1x1 conv + BN when the shape changes. With ``antialias``
@@ -146,14 +170,8 @@ class ResidualBlock(layers.Layer):
 
     def __init__(self, filters, strides=1, se_ratio=0.0, drop_path=0.0, antialias=False,
                  kernel_regularizer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.strides = strides
-        self.se_ratio = se_ratio
-        self.drop_path = drop_path
+        super().__init__(filters, strides, se_ratio, drop_path, kernel_regularizer, **kwargs)
         self.antialias = antialias
-        self.kernel_regularizer = keras.regularizers.serialize(
-            keras.regularizers.get(kernel_regularizer))
 
     def build(self, input_shape):
         downsample = self.strides > 1
@@ -202,19 +220,12 @@ class ResidualBlock(layers.Layer):
             shortcut = self.project_bn(self.project(shortcut), training=training)
         return ops.relu(x + shortcut)
 
-    def compute_output_shape(self, input_shape):
-        def down(size):
-            return None if size is None else -(-size // self.strides)
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
-
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
-                "se_ratio": self.se_ratio, "drop_path": self.drop_path,
-                "antialias": self.antialias, "kernel_regularizer": self.kernel_regularizer}
+        return {**super().get_config(), "antialias": self.antialias}
 
 
 @_register
-class DepthwiseSeparableBlock(layers.Layer):
+class DepthwiseSeparableBlock(_ConvBlock):
     """MobileNet's building block.
 
     ``expansion == 1``: depthwise 3x3-BN-ReLU6, pointwise 1x1-BN-ReLU6 (MobileNet V1).
@@ -225,14 +236,8 @@ class DepthwiseSeparableBlock(layers.Layer):
 
     def __init__(self, filters, strides=1, expansion=1, se_ratio=0.0, drop_path=0.0,
                  kernel_regularizer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.strides = strides
+        super().__init__(filters, strides, se_ratio, drop_path, kernel_regularizer, **kwargs)
         self.expansion = expansion
-        self.se_ratio = se_ratio
-        self.drop_path = drop_path
-        self.kernel_regularizer = keras.regularizers.serialize(
-            keras.regularizers.get(kernel_regularizer))
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -285,12 +290,5 @@ class DepthwiseSeparableBlock(layers.Layer):
             x = self.dropper(x, training=training)
         return inputs + x
 
-    def compute_output_shape(self, input_shape):
-        def down(size):
-            return None if size is None else -(-size // self.strides)
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
-
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
-                "expansion": self.expansion, "se_ratio": self.se_ratio,
-                "drop_path": self.drop_path, "kernel_regularizer": self.kernel_regularizer}
+        return {**super().get_config(), "expansion": self.expansion}
