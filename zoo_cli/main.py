@@ -91,8 +91,9 @@ def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with its start-up chatter swallowed.
 
     TensorFlow writes C++ INFO lines (oneDNN, CUDA stubs, CPU features) to file descriptor 2
-    before its logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them. They are captured
-    during the import and shown only if the import fails.
+    before its logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them; probing for GPUs
+    on a machine with CUDA libraries but no GPU adds a "failed call to cuInit" line. The import
+    and the one-time GPU probe run with that output captured; it is shown only if they fail.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
@@ -100,7 +101,9 @@ def _import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # probed once; later calls are cached
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
