@@ -92,7 +92,8 @@ def scan_folder(root: str | Path, val_split: float = 0.2, seed: int = 0,
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ZooError(f"data folder {root} does not exist; pass --data DIR with one sub-folder "
+        problem = "is a file, not a folder" if root.exists() else "does not exist"
+        raise ZooError(f"data folder {root} {problem}; pass --data DIR with one sub-folder "
                        f"per class")
     if not 0.0 <= val_split < 1.0:
         raise ZooError(f"--val-split must be in [0, 1), got {val_split}")

@@ -64,7 +64,7 @@ class Option:
             else:
                 value = self.type(value)
         except (TypeError, ValueError):
-            kind = getattr(self.type, "__name__", "value")
+            kind = getattr(self.type, "__name__", "value").replace("_", " ")  # "positive int"
             raise ZooError(f"--{cli_name(name)} expects {kind}, got {value!r}") from None
         if self.choices and value not in self.choices:
             raise ZooError(f"--{cli_name(name)} must be one of "
