@@ -134,10 +134,8 @@ class ExportSource:
         self.config = config
         self.labels = [str(label) for label in run.labels]
         self.image_size = tuple(int(s) for s in config["image_size"])
-        from zoo.saving import load_model
-
         # compile=False: inference needs no optimizer (and restoring one warns on stderr)
-        self.model = load_model(run.model_path, compile=False)
+        self.model = run.load_model(compile=False)
         self.outputs_probabilities = _ends_in_probabilities(self.model, self.image_size)
 
     def probabilities(self, images):

@@ -37,7 +37,8 @@ class Run:
         """An existing run; a clear ZooError when ``path`` is not one."""
         path = Path(path)
         if not path.is_dir():
-            raise ZooError(f"{path} is not a run directory (it does not exist); "
+            problem = "it is a file" if path.exists() else "it does not exist"
+            raise ZooError(f"{path} is not a run directory ({problem}); "
                            f"runs are made by 'zoo finetune' or 'zoo train'")
         if not (path / CONFIG).is_file():
             raise ZooError(f"{path} is not a run directory: it has no {CONFIG}")
@@ -96,13 +97,13 @@ class Run:
     def labels(self) -> list[str]:
         return self.read("labels.json")
 
-    def load_model(self):
+    def load_model(self, compile: bool = True):  # noqa: A002 - mirrors keras.saving.load_model
         """The trained Keras model, with the plugin modules it needs imported."""
         from zoo.saving import load_model
 
         if not self.model_path.is_file():
             raise ZooError(f"run {self.path} has no model.keras yet; finish or --resume the run")
-        return load_model(self.model_path)
+        return load_model(self.model_path, compile=compile)
 
     def task(self):
         """The Task object that trained this run (evaluate, predict and export go through it)."""
