@@ -53,7 +53,7 @@ def recommend(run, users: list[str], k: int = 10) -> Recommendations:
     if not users:
         raise ZooError("name at least one --user")
     run = _open(run)
-    model = _load(run)
+    model = run.load_model(compile=False)  # inference: no optimizer state to restore
     state = RunInteractions(run, model)
     users = [str(u) for u in dict.fromkeys(users)]
     known = [u for u in users if u in state.user_index]
@@ -99,7 +99,7 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
         raise ZooError(f"recommenders export SavedModels only (--format saved_model), "
                        f"not {format!r}")
     run = _open(run)
-    model = _load(run)
+    model = run.load_model(compile=False)  # inference: no optimizer state to restore
     if not isinstance(model, TwoTower):
         raise ZooError(f"{run.path} holds a {model.name} model; export serves retrieval models "
                        f"with towers (two_tower)")
@@ -143,15 +143,6 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
     report["passed"] = True
     zoo_export.write_report(out / "retrieval", report)
     return report
-
-
-def _load(run: Run):
-    """The run's model for inference (no optimizer state to restore)."""
-    from zoo.saving import load_model
-
-    if not run.model_path.is_file():
-        raise ZooError(f"run {run.path} has no model.keras yet; finish or --resume the run")
-    return load_model(run.model_path, compile=False)
 
 
 def _train_users(run) -> list[str]:
