@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from zoo.data.digits import write_digits
-
 
 @click.group("data")
 def data_group():
@@ -22,6 +20,8 @@ def data_group():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test split.")
 def digits_command(out, size, test_split, seed):
     """Write scikit-learn's 1,797 handwritten digits to OUT as PNGs, one folder per digit."""
+    from zoo.data.digits import write_digits  # numpy: imported only by this command
+
     summary = write_digits(out, size=size, test_split=test_split, seed=seed)
     for split, counts in summary["counts"].items():
         click.echo(f"{split}: {sum(counts.values())} images in {len(counts)} classes")
