@@ -239,8 +239,6 @@ class ImageClassificationTask(Task):
 
         ``inputs`` are image files or folders; unreadable files are reported and left out.
         """
-        import numpy as np
-
         from zoo.data.images import list_images, load_images
 
         paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
@@ -250,17 +248,27 @@ class ImageClassificationTask(Task):
             raise ZooError("no readable images among the given paths")
         classes = run.labels
         model = run.load_model()
-        k = max(1, min(int(top_k), len(classes)))
         results = []
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
             probabilities = model.predict(load_images(chunk, self.size), verbose=0)
-            for path, row in zip(chunk, probabilities):
-                order = np.argsort(row)[::-1][:k]
-                top = [[classes[i], round(float(row[i]), 4)] for i in order]
-                results.append({"path": path, "class": top[0][0], "probability": top[0][1],
-                                "top": top})
+            results += [{"path": path, **ranking}
+                        for path, ranking in zip(chunk, rankings(probabilities, classes, top_k))]
         return results
+
+
+def rankings(probabilities, classes: list[str], top_k: int = 1) -> list[dict]:
+    """``{"class", "probability", "top": [[class, probability], ...]}`` per row of
+    ``probabilities``: the ``top_k`` best classes, best first (what every predict returns)."""
+    import numpy as np
+
+    k = max(1, min(int(top_k), len(classes)))
+    best = np.argsort(probabilities, axis=-1)[:, ::-1][:, :k]
+    rows = []
+    for row, order in zip(probabilities, best):
+        top = [[classes[i], round(float(row[i]), 4)] for i in order]
+        rows.append({"class": top[0][0], "probability": top[0][1], "top": top})
+    return rows
 
 
 def backbone(model):

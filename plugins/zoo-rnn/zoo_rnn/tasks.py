@@ -231,15 +231,11 @@ class TextClassificationTask(Task):
         texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
         if not texts:
             raise ZooError("give at least one text to classify")
-        classes = run.labels
+        from zoo.tasks.image_classification import rankings
+
         probabilities = run.load_model().predict(tf.constant(texts), verbose=0)
-        k = max(1, min(int(top_k), len(classes)))
-        results = []
-        for text, row in zip(texts, probabilities):
-            top = [[classes[i], round(float(row[i]), 4)] for i in np.argsort(row)[::-1][:k]]
-            results.append({"text": text, "class": top[0][0], "probability": top[0][1],
-                            "top": top})
-        return results
+        return [{"text": text, **ranking}
+                for text, ranking in zip(texts, rankings(probabilities, run.labels, top_k))]
 
     def export(self, run, format: str = "tflite", quantize: str = "none", out=None, **_) -> dict:
         """SavedModel taking raw strings, or TFLite taking int32 token ids with
