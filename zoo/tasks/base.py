@@ -238,7 +238,13 @@ class Task:
         run = distribute.create_run(self.strategy, opts["out"], self.run_name(), opts["resume"])
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
         log(distribute.describe(self.strategy, opts["batch_size"]))
-        data = self.load_data()
+        try:
+            data = self.load_data()
+        except ZooError:
+            # bad data is the user's to fix: leave no empty runs/<name>-<n> behind for it
+            if not any(run.path.iterdir()):
+                run.path.rmdir()
+            raise
         self.write_config(run, data)
         with loop.strategy_scope(self.strategy):
             model = self.build_model(data)
