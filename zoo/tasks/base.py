@@ -84,6 +84,13 @@ def positive_int(value) -> int:
     return number
 
 
+def non_negative_int(value) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
 #: Options every task accepts; the shared training loop reads them.
 COMMON_OPTIONS: dict[str, Option] = {
     "data": Option(None, str, "where the training data is"),
@@ -96,7 +103,7 @@ COMMON_OPTIONS: dict[str, Option] = {
     "resume": Option(False, bool, "continue an interrupted run in --out from its last epoch"),
     "mixed_precision": Option("auto", str, "auto (float16 on GPU, off on CPU), on or off",
                               ("auto", "on", "off")),
-    "patience": Option(5, int, "stop after this many epochs without validation improvement "
+    "patience": Option(5, non_negative_int, "stop after this many epochs without validation improvement "
                                "(0 never stops early)"),
     "strategy": Option("auto", str, "tf.distribute: auto, none, mirrored (GPUs of this machine) "
                                     "or multi_worker (TF_CONFIG); --batch-size is per replica",

@@ -7,7 +7,6 @@ CLI and ``zoo.finetune(**options)`` accept exactly the same names. ``train NAME`
 
 from __future__ import annotations
 
-import os
 
 import click
 
@@ -16,9 +15,6 @@ from zoo.tasks.base import Option
 from zoo.tasks.image_classification import ImageClassificationTask
 from zoo_cli.completion import component_names
 from zoo_cli.output import echo_json
-
-# TensorFlow's C++ INFO lines (oneDNN, CUDA probing) drown the progress a person reads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 
 def _err(line: str) -> None:

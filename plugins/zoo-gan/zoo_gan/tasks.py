@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, positive_int
+from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
 
 QUALITY_MODEL = "quality.keras"
 GRID_COLUMNS = 10
@@ -40,7 +40,7 @@ class GANTask(Task):
         "epochs": Option(30, positive_int, "training epochs"),
         "batch_size": Option(32, positive_int, "images per step"),
         "lr": Option(2e-4, float, "Adam learning rate of both networks"),
-        "patience": Option(0, int, "not used by GANs (no validation loss); keep 0"),
+        "patience": Option(0, non_negative_int, "not used by GANs (no validation loss); keep 0"),
     }
 
     # -- data -----------------------------------------------------------------------------------

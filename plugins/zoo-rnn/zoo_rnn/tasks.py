@@ -18,7 +18,7 @@ import numpy as np
 
 from zoo import io
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, positive_int
+from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
 
 VOCABULARY_NAME = "vocabulary.txt"
 #: The nested model inside a text run's model.keras that takes token ids (what TFLite ships).
@@ -101,7 +101,7 @@ class TextClassificationTask(Task):
         # Defaults measured on the 5-class fortunes set (zoo data fortunes).
         "lr": Option(5e-3, float, "learning rate"),
         "epochs": Option(30, positive_int, "training epochs"),
-        "patience": Option(8, int, "stop after this many epochs without validation improvement "
+        "patience": Option(8, non_negative_int, "stop after this many epochs without validation improvement "
                                    "(0 never stops early)"),
     }
 
