@@ -103,8 +103,9 @@ COMMON_OPTIONS: dict[str, Option] = {
     "resume": Option(False, bool, "continue an interrupted run in --out from its last epoch"),
     "mixed_precision": Option("auto", str, "auto (float16 on GPU, off on CPU), on or off",
                               ("auto", "on", "off")),
-    "patience": Option(5, non_negative_int, "stop after this many epochs without validation improvement "
-                               "(0 never stops early)"),
+    "patience": Option(5, non_negative_int,
+                       "stop after this many epochs without validation improvement "
+                       "(0 never stops early)"),
     "strategy": Option("auto", str, "tf.distribute: auto, none, mirrored (GPUs of this machine) "
                                     "or multi_worker (TF_CONFIG); --batch-size is per replica",
                        ("auto", "none", "mirrored", "multi_worker")),

@@ -25,8 +25,9 @@ COMMON = {
     "holdout": Option(2, positive_int, "each user's last N interactions are held out for testing"),
     "k": Option(10, positive_int, "cut-off of recall@K and NDCG@K"),
     "svd_rank": Option(8, positive_int, "rank of the SVD baseline in metrics.json"),
-    "patience": Option(0, non_negative_int, "epochs without training-loss improvement before stopping "
-                               "(0: never; there is no validation split)"),
+    "patience": Option(0, non_negative_int,
+                       "epochs without training-loss improvement before stopping "
+                       "(0: never; there is no validation split)"),
 }
 
 

@@ -101,8 +101,9 @@ class TextClassificationTask(Task):
         # Defaults measured on the 5-class fortunes set (zoo data fortunes).
         "lr": Option(5e-3, float, "learning rate"),
         "epochs": Option(30, positive_int, "training epochs"),
-        "patience": Option(8, non_negative_int, "stop after this many epochs without validation improvement "
-                                   "(0 never stops early)"),
+        "patience": Option(8, non_negative_int,
+                           "stop after this many epochs without validation improvement "
+                           "(0 never stops early)"),
     }
 
     vectorizer = None
