@@ -72,6 +72,16 @@ class Registry:
 
     def spec(self, kind: str, name: str) -> Component:
         """The spec for ``name`` (or an alias, or ``dist:name``) of ``kind``."""
+        found = self.lookup(kind, name)
+        if found is None:
+            raise ZooError(self._unknown_message(normalize_kind(kind), name))
+        return found
+
+    def lookup(self, kind: str, name: str) -> Component | None:
+        """Like :meth:`spec`, but None when no plugin registers ``name`` (a clash still raises).
+
+        For options that take a registered name or else a Keras one (``--loss``, ``--head-init``).
+        """
         kind = normalize_kind(kind)
         if not isinstance(name, str) or not name:
             raise ZooError(f"a {kind} name must be a non-empty string")
@@ -86,7 +96,7 @@ class Registry:
             raise ZooError(f"{kind} {name!r} is provided by {' and '.join(s.plugin for s in claims)}; "
                            f"use {' or '.join(repr(s.qualified_name) for s in claims)}, or disable "
                            f"one with ZOO_DISABLE_PLUGINS")
-        raise ZooError(self._unknown_message(kind, name))
+        return None
 
     def _unknown_message(self, kind: str, name: str) -> str:
         elsewhere = [s.kind for other in KINDS if other != kind

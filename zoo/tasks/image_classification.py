@@ -333,8 +333,9 @@ def _initializer(name: str):
 
     import zoo
 
-    if any(name.lower() in (s.name, *s.aliases) for s in zoo.list("initializer")):
-        return zoo.get("initializer", name)()
+    spec = zoo.registry().lookup("initializer", name)
+    if spec is not None:
+        return spec.load()()
     try:
         return keras.initializers.get(name)
     except ValueError:
@@ -348,8 +349,9 @@ def _loss(name: str, label_smoothing: float):
 
     import zoo
 
-    if any(name.lower() in (s.name, *s.aliases) for s in zoo.list("loss")):
-        loss = zoo.get("loss", name)
+    spec = zoo.registry().lookup("loss", name)
+    if spec is not None:
+        loss = spec.load()
         if isinstance(loss, type):
             takes = inspect.signature(loss).parameters
             return loss(label_smoothing=label_smoothing) if "label_smoothing" in takes else loss()

@@ -89,11 +89,11 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
     latents and compared with Keras; the report lands in ``export-report.json`` beside it."""
     import tensorflow as tf
 
-    from zoo import exporting as zoo_export
+    from zoo import exporting
     from zoo import io
     from zoo_gan.models import generator_num_classes
 
-    zoo_export.check_options(format, quantize, ("none", "float16", "dynamic"))
+    exporting.check_options(format, quantize, ("none", "float16", "dynamic"))
     run = _open(run)
     generator = load_generator(run)
     conditional = generator_num_classes(generator) > 0
@@ -135,8 +135,8 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         else:
             one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
             concrete = tf.function(images, input_signature=one).get_concrete_function()
-            flatbuffer = zoo_export.convert_tflite(concrete, quantize, model=generator)
-            ops = zoo_export.tflite_ops(flatbuffer)
+            flatbuffer = exporting.convert_tflite(concrete, quantize, model=generator)
+            ops = exporting.tflite_ops(flatbuffer)
             tmp.write_bytes(flatbuffer)
             got = np.concatenate([_run_tflite(tmp, latents[i:i + 1],
                                               None if labels is None else labels[i:i + 1])
@@ -145,7 +145,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
                   "inputs": [s.name for s in signature], "output": "images (float32 0-255)",
                   "image_shape": [int(d) for d in generator.outputs[0].shape[1:]],
                   "max_abs_diff": float(np.max(np.abs(expected - got))),
-                  "size_bytes": zoo_export.file_size(tmp),
+                  "size_bytes": exporting.file_size(tmp),
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if ops is not None:
             report["ops"] = ops
@@ -154,7 +154,7 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, **_) -
         if not report["passed"]:
             raise ZooError(f"the exported generator differs from Keras by up to "
                            f"{report['max_abs_diff']:.1f} of 255 per pixel; nothing was written")
-    zoo_export.write_report(target, report)
+    exporting.write_report(target, report)
     return report
 
 

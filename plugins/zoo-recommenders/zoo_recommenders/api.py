@@ -91,7 +91,7 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
     """
     import tensorflow as tf
 
-    from zoo import exporting as zoo_export
+    from zoo import exporting
     from zoo import io
     from zoo_recommenders.models import TwoTower
 
@@ -126,7 +126,7 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
             diff = float(np.max(np.abs(got - expected[name])))
             _check(diff < 1e-4, f"the exported {name} differs from Keras by {diff:.2g}")
         report["artifacts"][name] = {"path": str(out / name), "max_abs_diff": diff,
-                                     "size_bytes": zoo_export.file_size(out / name)}
+                                     "size_bytes": exporting.file_size(out / name)}
 
     with io.atomic_path(out / "retrieval") as tmp:
         _save_retrieval(model, candidates, k, tmp)
@@ -139,9 +139,9 @@ def export(run, format: str = "saved_model", out=None, k: int = 10, **_) -> dict
                                   f"{agreement:.1%} of top-{k} items")
     report["artifacts"]["retrieval"] = {"path": str(out / "retrieval"),
                                         "topk_agreement": agreement,
-                                        "size_bytes": zoo_export.file_size(out / "retrieval")}
+                                        "size_bytes": exporting.file_size(out / "retrieval")}
     report["passed"] = True
-    zoo_export.write_report(out / "retrieval", report)
+    exporting.write_report(out / "retrieval", report)
     return report
 
 
