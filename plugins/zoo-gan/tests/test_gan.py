@@ -168,7 +168,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 
 
 def test_hook_module_is_light():
-    code = ("import sys, zoo_gan.hooks, zoo; zoo.list('model'); "
+    code = ("import sys, zoo_gan.plugin, zoo; zoo.list('model'); "
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -130,7 +130,7 @@ def test_bad_data_is_a_one_line_error(tmp_path, interactions_csv):
 
 
 def test_hook_module_is_light():
-    code = ("import sys, zoo_recommenders.hooks, zoo; zoo.list('model'); "
+    code = ("import sys, zoo_recommenders.plugin, zoo; zoo.list('model'); "
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
