@@ -3,6 +3,7 @@ on the fortunes set, raw-text predict/evaluate, a fresh-process reload, verified
 forecaster on a periodic series."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -53,7 +54,10 @@ def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
     (row,) = json.loads(done.stdout)
     assert row["text"] == STARTREK and row["class"] == "startrek"
     done = runner.invoke(cli, ["predict", str(text_run.path), STARTREK])
-    assert done.exit_code == 0 and done.stdout.startswith(f"{STARTREK}  startrek  0.")
+    # "TEXT  CLASS  P": the class and a probability in (0, 1], never a trained number's digits
+    line = re.fullmatch(rf"{re.escape(STARTREK)}  startrek  ([01]\.\d\d)\n", done.stdout)
+    assert done.exit_code == 0 and line, done.output
+    assert 0 < float(line.group(1)) <= 1
 
     subset = tmp_path / "law.csv"
     lines = fortunes_csv.read_text().splitlines()
