@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import zoo
-from zoo.exporting import QUANTIZATIONS, TFLiteClassifier, median_latency_ms
+from zoo.exporting import QUANTIZATIONS, TFLiteArtifact, median_latency_ms
 from zoo.runs import Run
 
 
@@ -40,7 +40,8 @@ def keras_latency_ms(run: Run, image, repeats: int) -> float:
     model = run.load_model()
     infer = tf.function(lambda x: model(x, training=False),
                         input_signature=[tf.TensorSpec([1, *image.shape], tf.float32)])
-    return median_latency_ms(lambda x: infer(x[None]), image, repeats=repeats)
+    batch = image[None]
+    return median_latency_ms(lambda: infer(batch), repeats=repeats)
 
 
 def main(argv=None) -> dict:
@@ -63,8 +64,9 @@ def main(argv=None) -> dict:
         report = zoo.export(run, quantize=quantize, out=work / "exports" / f"model-{quantize}.tflite")
         latency = {}
         for threads in args.threads:
-            classify = TFLiteClassifier(report["artifact"], num_threads=threads)
-            latency[threads] = median_latency_ms(classify.run, classify.prepare(probe),
+            artifact = TFLiteArtifact(report["artifact"], num_threads=threads)
+            tensors = artifact.prepare([probe])
+            latency[threads] = median_latency_ms(lambda: artifact.run(tensors),
                                                  repeats=args.repeats)
         results[quantize] = {"size_bytes": report["size_bytes"], "accuracy": report["accuracy"],
                              "agreement": report["agreement"],
@@ -81,11 +83,12 @@ def main(argv=None) -> dict:
     rows.append(["keras", "", "", f"{report['keras_accuracy']:.4f}", ""] +
                 [f"{keras_ms:.3f}"] + [""] * (len(args.threads) - 1))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    print(f"run {run.path} ({run.config.get('model')}, {report['heldout_images']} held-out images)")
+    print(f"run {run.path} ({run.config.get('model')}, {report['heldout_examples']} held-out "
+          f"images)")
     for row in [header, *rows]:
         print("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
     summary = {"run": str(run.path), "model": run.config.get("model"),
-               "heldout_images": report["heldout_images"], "keras_accuracy":
+               "heldout_images": report["heldout_examples"], "keras_accuracy":
                report["keras_accuracy"], "keras_latency_ms": keras_ms, "exports": results}
     if args.json:
         print(json.dumps(summary))

@@ -86,7 +86,7 @@ def make_task(data: Path, image_size: int, batch_size: int, epochs: int, work: P
     weights = work / "mobilenet_v2_035.weights.h5"
     if not weights.is_file():
         mobilenet_v2_035((image_size, image_size, 3), None).save_weights(weights)
-    task = ImageClassificationTask("mobilenet_v2", data=str(data), weights=str(weights),
+    task = ImageClassificationTask(backbone="mobilenet_v2", data=str(data), weights=str(weights),
                                    image_size=image_size, batch_size=batch_size, epochs=epochs,
                                    strategy="none")
     task.backbone_spec = spec

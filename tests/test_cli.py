@@ -99,8 +99,19 @@ def test_version_and_help(run_zoo):
 def test_train_help_lists_the_models_task_options(run_zoo):
     result = run_zoo("train", "acme_mlp", "--help", plugins=ACME)
     assert result.returncode == 0, result.stderr
-    assert "Options of acme_mlp's task:" in result.stdout
+    assert "Options of its task, image_classification:" in result.stdout
+    assert "acme_mlp (zoo-acme)" in result.stdout
+    assert "--head " not in result.stdout  # the backbone recipe's options are not a model's
     # acme_mlp is an image_classification model: its task's own options and the common ones.
     assert "--image-size" in result.stdout and "--epochs EPOCHS" in result.stdout
     bare = run_zoo("train", plugins=ACME)
     assert bare.returncode == 2 and "zoo list models" in bare.stdout
+    for flag in ("--help", "-h"):  # no model named '--help'
+        asked = run_zoo("train", flag, plugins=ACME)
+        assert asked.returncode == 0 and "Usage: zoo train" in asked.stdout, asked.stderr
+    # an option of the backbone + head recipe is refused for a whole model, not ignored
+    refused = run_zoo("train", "acme_mlp", "--data", "anywhere", "--head", "classifier",
+                      plugins=ACME)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "Error: --head belongs to the backbone + head recipe of 'zoo finetune BACKBONE'; "
+        "'acme_mlp' is a whole model"]

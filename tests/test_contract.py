@@ -34,6 +34,10 @@ HOOK_TESTS = {
                    "test_contract.py::test_a_plugin_written_from_the_docs_works"],
     "zoo_commands": ["test_plugins.py::test_a_plugin_command_appears_in_help_and_runs",
                      "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_callbacks": [
+        "test_plugins.py::test_plugin_callbacks_join_every_task_and_a_failing_one_is_skipped",
+        "test_plugins.py::test_a_broken_plugin_is_reported_once_and_skipped",
+        "test_contract.py::test_a_plugin_written_from_the_docs_works"],
 }
 
 
@@ -109,12 +113,48 @@ np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
 print("reloaded")
 """
 
+#: The docs' custom task from Python, in a fresh process: train, evaluate, predict, export.
+TABULAR = """
+import json, sys
+import zoo
+
+table, out = sys.argv[1], sys.argv[2]
+run = zoo.train("tabular_mlp", data=table, epochs=25, seed=0, out=out, log=lambda line: None)
+rows = run.predict([table], top_k=2)
+exports = {fmt: zoo.export(run.path, format=fmt) for fmt in ("tflite", "saved_model")}
+print(json.dumps({"metrics": run.metrics, "evaluate": run.evaluate(), "rows": rows,
+                  "labels": run.labels, "exports": exports}))
+"""
+
+#: Both trained models and their TFLite files, reloaded in a fresh process and run side by side.
+RELOAD = """
+import json, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+import zoo
+
+def tflite(path, x):
+    interpreter = Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.set_tensor(inp["index"], x[None].astype(inp["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(out["index"])[0]
+
+agree = {}
+for run, x in ((sys.argv[1], np.full((32, 32, 3), 200.0, "float32")),
+               (sys.argv[2], np.linspace(0.1, 1000.0, 13).astype("float32"))):
+    keras_scores = zoo.load_model(run + "/model.keras").predict(x[None], verbose=0)[0]
+    agree[run] = float(np.abs(keras_scores - tflite(run + "/exports/model-none.tflite", x)).max())
+print(json.dumps(agree))
+"""
+
 
 def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     package = tmp_path / "zoo-tinynets"
     files = docs_files(DOCS.read_text())
     assert {"pyproject.toml", "zoo_tinynets/plugin.py", "zoo_tinynets/parts.py",
-            "tests/test_tinynets.py"} <= set(files)
+            "zoo_tinynets/tabular.py", "tests/test_tinynets.py"} <= set(files)
     for relative, text in files.items():
         (package / relative).parent.mkdir(parents=True, exist_ok=True)
         (package / relative).write_text(text)
@@ -132,15 +172,16 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     assert "Installed." in install.stdout
 
     rows = json.loads(run_zoo("list", "--json", **with_site).stdout)
-    mine = {row["kind"]: row["name"] for row in rows if row["plugin"] == "zoo-tinynets"}
-    assert mine == {"layer": "channel_scale", "loss": "smooth_l1", "initializer": "fan_in_uniform",
-                    "backbone": "tiny_cnn", "head": "mlp_head", "model": "tiny_classifier"}
+    mine = sorted((row["kind"], row["name"]) for row in rows if row["plugin"] == "zoo-tinynets")
+    assert mine == [("backbone", "tiny_cnn"), ("head", "mlp_head"),
+                    ("initializer", "fan_in_uniform"), ("layer", "channel_scale"),
+                    ("loss", "smooth_l1"), ("model", "tabular_mlp"), ("model", "tiny_classifier")]
     table = run_zoo("list", **with_site).stdout
     assert re.search(r"^  channel_scale +zoo-tinynets", table, flags=re.M)
     plugin_rows = {r["name"]: r for r in json.loads(
         run_zoo("plugins", "list", "--json", **with_site).stdout)}
     assert (plugin_rows["zoo-tinynets"]["version"], plugin_rows["zoo-tinynets"]["status"]) == \
-        ("0.3.0", "ok")
+        ("0.4.0", "ok")
     assert "zoo-tinynets" in run_zoo("plugins", "list", **with_site).stdout
     assert run_zoo("tinynets-sizes", **with_site).stdout == "tiny_cnn: 32 px\n"
 
@@ -153,3 +194,53 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     (saved,) = (tmp_path / "run").glob("test_a_model_using*0/model.keras")  # not *current
     loaded = run_zoo(str(saved), code=LOAD, **with_site)
     assert loaded.stdout.strip() == "reloaded", loaded.stderr[-3000:]
+
+    # The whole image model, through the CLI: train (the built-in image task; its default loss
+    # comes from zoo-transfer), evaluate, predict, export.
+    from zoo.data import write_digits
+
+    digits = Path(write_digits(tmp_path / "digits", limit=12)["path"])
+    cli = {"path": [site], "plugins": ("zoo-tinynets", "zoo-transfer"), "timeout": 300}
+    image_run = tmp_path / "runs" / "tiny"
+    trained = run_zoo("train", "tiny_classifier", "--data", str(digits), "--epochs", "1",
+                      "--out", str(image_run), **cli)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert f"Run written to {image_run}" in trained.stdout
+    # the plugin's zoo_callbacks hook logged the epoch
+    assert len((image_run / "tinynets-epochs.csv").read_text().splitlines()) == 2
+    metrics = json.loads(run_zoo("evaluate", str(image_run), "--json", **cli).stdout)
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["count"] > 0
+    one_image = next((digits / "7").iterdir())
+    (predicted,) = json.loads(run_zoo("predict", str(image_run), str(one_image), "--json",
+                                      **cli).stdout)
+    assert predicted["class"] in [str(d) for d in range(10)] and 0 < predicted["probability"] <= 1
+    for fmt in ("tflite", "saved_model"):
+        exported = run_zoo("export", str(image_run), "--format", fmt, "--json", **cli)
+        assert exported.returncode == 0, exported.stderr[-3000:]
+        assert json.loads(exported.stdout)["passed"]
+
+    # The custom task, through Python: it learns (wine has 3 classes: chance is about 0.4).
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    table = tmp_path / "wine.csv"
+    table.write_text(",".join([*wine.feature_names, "label"]) + "\n" + "".join(
+        ",".join([*map(str, row), wine.target_names[t]]) + "\n"
+        for row, t in zip(wine.data, wine.target)))
+    tabular_run = tmp_path / "runs" / "wine"
+    done = run_zoo(str(table), str(tabular_run), code=TABULAR, **cli)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["metrics"]["accuracy"] >= 0.8 and result["evaluate"]["count"] > 30
+    assert len(result["rows"]) == 178 and result["rows"][0]["class"] in result["labels"]
+    assert result["rows"][0]["row"] == f"{table}:1" and len(result["rows"][0]["top"]) == 2
+    assert all(report["passed"] for report in result["exports"].values())
+    assert (tabular_run / "preprocessor.json").is_file()
+    assert (tabular_run / "exports" / "labels.txt").read_text().split() == result["labels"]
+    # the same task from the CLI: evaluate on a file, predict rows
+    evaluated = run_zoo("evaluate", str(tabular_run), "--data", str(table), **cli)
+    assert evaluated.returncode == 0 and "178 examples" in evaluated.stdout, evaluated.stderr
+
+    reloaded = run_zoo(str(image_run), str(tabular_run), code=RELOAD, **cli)
+    assert reloaded.returncode == 0, reloaded.stderr[-3000:]
+    assert all(diff < 1e-4 for diff in json.loads(reloaded.stdout.splitlines()[-1]).values())

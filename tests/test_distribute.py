@@ -69,7 +69,7 @@ def test_mirrored_bfloat16_over_two_logical_cpus_trains_and_exports(digits, tmp_
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from zoo.tasks.image_classification import ImageClassificationTask, backbone
-        task = ImageClassificationTask("plain_cnn", data=sys.argv[1], out=sys.argv[2],
+        task = ImageClassificationTask(backbone="plain_cnn", data=sys.argv[1], out=sys.argv[2],
                                        strategy="mirrored", mixed_precision="on",
                                        **json.loads(sys.argv[3]))
         built = []

@@ -133,7 +133,7 @@ def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_
     # "Pretrained" weights: a randomly initialised backbone saved to a file.
     pretrained = tmp_path / "pretrained.weights.h5"
     zoo.create_backbone(BACKBONE, "none", 32).get_layer("backbone").save_weights(pretrained)
-    task = ImageClassificationTask(BACKBONE, data=str(digits), weights=str(pretrained),
+    task = ImageClassificationTask(backbone=BACKBONE, data=str(digits), weights=str(pretrained),
                                    image_size=32, epochs=1, fine_tune_epochs=1, lr=0.01,
                                    unfreeze="all", no_augment=True)
     task.log = lambda line: None

@@ -12,6 +12,7 @@ BROKEN = {
     "zoo-misspelt": "unknown hook zoo_layer (did you mean zoo_layers?)",
     "zoo-future": "written for plugin contract [99]",
     "zoo-faulty": "zoo_backbones raised RuntimeError: weights server unreachable",
+    "zoo-oldlog": "hook zoo_callbacks is part of plugin contract 2; declare ZOO_CONTRACT = 2",
 }
 FIXTURE_PLUGINS = ("zoo-acme", "zoo-clash", *BROKEN)
 
@@ -121,6 +122,29 @@ def test_in_process_loading_matches_the_cli(plugin_site, monkeypatch):
     assert loaded.manager.get_plugin("zoo-broken/zoo_broken") is None
 
 
+def test_plugin_callbacks_join_every_task_and_a_failing_one_is_skipped(run_zoo, tmp_path):
+    from zoo.data import write_digits
+    from zoo_rnn.datasets import write_fortunes_csv
+
+    digits = write_digits(tmp_path / "digits", limit=12)["path"]
+    texts = write_fortunes_csv(tmp_path / "texts.csv", per_class=30)["path"]
+    plugins = ("zoo-epochlog", "zoo-badlog", "zoo-transfer", "zoo-rnn")
+    jobs = {"image_classification": ("finetune", "mobilenet_v2", "--data", digits, "--weights",
+                                     "none", "--image-size", "32"),
+            "zoo_rnn.tasks:TextClassificationTask": ("train", "lstm_classifier", "--data", texts)}
+    for task, args in jobs.items():
+        out = tmp_path / task.split(":")[-1]
+        result = run_zoo(*map(str, args), "--epochs", "2", "--out", str(out), plugins=plugins,
+                         timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = [json.loads(line) for line in (out / "epochlog.jsonl").read_text().splitlines()]
+        assert [row["epoch"] for row in rows] == [1, 2]
+        assert {(row["task"], row["run"]) for row in rows} == {(task, str(out))}
+        told = [line for line in (result.stdout + result.stderr).splitlines() if "zoo-badlog" in line]
+        assert len(told) == 1 and "tracking server unreachable" in told[0], told
+        assert "training without its callbacks" in told[0] and "Traceback" not in result.stderr
+
+
 def test_scaffolded_plugin_installs_lists_and_passes_its_own_tests(run_zoo, tmp_path,
                                                                     pip_install_target):
     result = run_zoo("plugins", "new", "demo-kit", "--dir", str(tmp_path))
@@ -139,6 +163,18 @@ def test_scaffolded_plugin_installs_lists_and_passes_its_own_tests(run_zoo, tmp_
     assert own_tests.returncode == 0, own_tests.stdout[-2000:]
     assert "7 passed" in own_tests.stdout
 
+    # the scaffold's whole model is trained by the built-in image task as it is
+    from zoo.data import write_digits
+
+    digits = write_digits(tmp_path / "digits", limit=10)["path"]
+    trained = run_zoo("train", "demo_kit_cnn", "--data", str(digits), "--epochs", "1",
+                      "--out", str(tmp_path / "run"), plugins=("zoo-demo-kit", "zoo-transfer"),
+                      path=[site], timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"], config["image_size"]) == ("demo_kit_cnn", [32, 32])
+    assert "accuracy" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
 
 def test_scaffold_writes_only_the_kinds_asked_for(tmp_path):
     from zoo.scaffold import new_plugin
@@ -146,5 +182,5 @@ def test_scaffold_writes_only_the_kinds_asked_for(tmp_path):
     root = new_plugin("zoo-Lite", tmp_path, "layers,loss")
     hooks = (root / "zoo_lite" / "plugin.py").read_text()
     assert "def zoo_layers" in hooks and "def zoo_losses" in hooks and "zoo_backbones" not in hooks
-    assert "import keras" not in hooks and "ZOO_CONTRACT = 1" in hooks
+    assert "import keras" not in hooks and "ZOO_CONTRACT = 2" in hooks
     assert 'lite = "zoo_lite.plugin"' in (root / "pyproject.toml").read_text()

@@ -23,7 +23,7 @@ TASK_SOURCE = textwrap.dedent('''
 
     import numpy as np
 
-    from zoo.tasks.base import Option, Task, TaskData
+    from zoo.tasks import Option, Stage, Task, TaskData
 
 
     class BlobTask(Task):
@@ -46,8 +46,10 @@ TASK_SOURCE = textwrap.dedent('''
                     for i in range(0, len(xs), 16):
                         time.sleep(slow)
                         yield xs[i:i + 16], ys[i:i + 16]
-                return tf.data.Dataset.from_generator(gen, output_signature=(
+                batches = tf.data.Dataset.from_generator(gen, output_signature=(
                     tf.TensorSpec((None, 8), tf.float32), tf.TensorSpec((None,), tf.int32)))
+                # a generator's length is unknown to Keras; say it, as a real pipeline knows it
+                return batches.apply(tf.data.experimental.assert_cardinality(-(-len(xs) // 16)))
 
             return TaskData(batches(x[:96], y[:96]), batches(x[96:], y[96:]), classes=["a", "b"],
                             info={"path": "blobs"}, splits={"train": [], "val": [], "test": []})
@@ -62,8 +64,6 @@ TASK_SOURCE = textwrap.dedent('''
             return model
 
         def stages(self, model, data):
-            from zoo.training import Stage
-
             if self.options["stages"] == 1:
                 return super().stages(model, data)
 
@@ -138,6 +138,7 @@ def test_early_stopping_restores_the_best_weights(blob_module, tmp_path):
     assert any(line.startswith("Best val_accuracy") for line in lines)
     model = run.load_model()
     best = blob_module.BlobTask().build_model(None)
+    best.optimizer.build(best.trainable_variables)  # the checkpoint holds optimizer state too
     best.load_weights(run.path / "checkpoints" / "best.weights.h5")
     for a, b in zip(model.get_weights(), best.get_weights()):
         np.testing.assert_array_equal(a, b)

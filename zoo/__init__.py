@@ -13,8 +13,8 @@ __all__ = [
     "CONTRACT_VERSION", "Backbone", "Component", "Head", "Model", "ZooError",
     "ZooPluginWarning", "hookimpl", "registry", "reload_plugins", "list", "get", "spec",
     # heavy, imported on first use:
-    "create_backbone", "load_model", "export",
-    "finetune", "train", "evaluate", "predict", "open_run", "RunResult",
+    "create_backbone", "load_model", "export", "export_formats",
+    "finetune", "train", "train_options", "evaluate", "predict", "open_run", "RunResult",
 ]
 
 
@@ -38,6 +38,7 @@ _LAZY = {
     "create_backbone": "zoo.backbones_build",
     "load_model": "zoo.saving",
     "export": "zoo.exporting",
+    "export_formats": "zoo.exporting",
     "finetune": "zoo.api",
     "train": "zoo.api",
     "train_options": "zoo.api",

@@ -54,7 +54,8 @@ class RunResult:
         return self.task().evaluate(self.run, data)
 
     def predict(self, paths, **options) -> list[dict]:
-        """Predictions for image files or folders (``top_k=K`` for the K best classes)."""
+        """One result per input: what the run's task reads (image files or folders, texts, a
+        CSV file, ...); ``top_k=K`` for the K best classes of a classifier."""
         return self.task().predict(self.run, paths, **options)
 
     def load_model(self):
@@ -72,7 +73,7 @@ def finetune(backbone: str, data: str | Path, log: Callable[[str], None] = print
     """Fine-tune ``backbone`` on the class-per-folder images in ``data``; see ``zoo finetune``."""
     from zoo.tasks.image_classification import ImageClassificationTask
 
-    task = ImageClassificationTask(backbone, data=str(data), **options)
+    task = ImageClassificationTask(backbone=backbone, data=str(data), **options)
     return RunResult(task.train(log=log), log=log)
 
 
@@ -90,11 +91,11 @@ def train(model_name: str, data: str | Path | None = None, log: Callable[[str], 
 
 
 def train_options(model_name: str) -> dict:
-    """The options ``zoo.train(model_name, ...)`` accepts: name -> :class:`zoo.tasks.base.Option`."""
+    """The options ``zoo.train(model_name, ...)`` accepts: name -> :class:`zoo.tasks.Option`."""
     import zoo
     from zoo.tasks import task_class
 
-    return task_class(zoo.spec("model", model_name).task).all_options()
+    return task_class(zoo.spec("model", model_name).task).train_options()
 
 
 def open_run(path: str | Path, log: Callable[[str], None] = print) -> RunResult:
@@ -110,9 +111,10 @@ def evaluate(run: str | Path | RunResult, data: str | Path | None = None,
 
 def predict(run: str | Path | RunResult, inputs, log: Callable[[str], None] = print,
             **options) -> list[dict]:
-    """Predictions of ``run``'s model for image files or folders (``top_k=K``)."""
+    """Predictions of ``run``'s model for ``inputs`` (image files or folders, texts, ... as
+    its task reads them; ``top_k=K``)."""
     if not inputs:
-        raise ZooError("give at least one image file or folder to predict")
+        raise ZooError("give at least one input to predict (image files or folders, texts, ...)")
     return _as_result(run, log).predict(inputs, **options)
 
 

@@ -9,7 +9,7 @@ downloads exactly what ``keras.applications`` would (and reuses a copy Keras alr
 import zoo
 from zoo.weights import WeightsFile
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 

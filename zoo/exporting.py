@@ -1,15 +1,19 @@
 """Export a run for phones (TFLite) and servers (SavedModel), and prove the artifact works.
 
-Every artifact takes raw RGB pixels at the model's input size (``uint8`` for full-integer
-models, ``float32`` 0-255 otherwise) and returns class probabilities: the preprocessing lives
-inside the model, so an app has nothing to get wrong. The flow for each export:
+One pipeline serves every task. The run's task describes each artifact as a
+:class:`zoo.tasks.ExportSpec` (its Keras inference function, named inputs, held-out examples
+and how an artifact must match it); this module
 
-1. trace the Keras model with ``training=False`` (augmentation and dropout vanish),
-2. convert with builtin TFLite ops only (never select-TF/Flex) or save a SavedModel,
-3. embed labels and metadata, write to a temporary name,
-4. load the artifact back (``ai_edge_litert`` / ``tf.saved_model.load``), run it on held-out
-   images read from disk and compare with the Keras model,
-5. move it into place only if it passed; the report goes to ``export-report.json`` beside it.
+1. checks the format and quantization against :data:`EXPORT_FORMATS` and the task's
+   ``EXPORTS``,
+2. converts: TFLite from a traced concrete function with builtin ops only (never
+   select-TF/Flex), or a SavedModel through ``keras.export.ExportArchive``,
+3. writes to a temporary name (TFLite metadata embedded when the spec has some),
+4. runs the artifact back the way its users do (``ai_edge_litert``, one example at a time; the
+   SavedModel's ``serving_default`` signature) on the held-out examples and compares it with
+   the Keras model through the spec's comparison,
+5. moves it into place only if it passed, else keeps it aside as ``*.rejected.*``; each
+   artifact's report is merged into ``export-report.json`` beside it.
 """
 
 from __future__ import annotations
@@ -18,72 +22,158 @@ import contextlib
 import io as _io
 import json
 import os
-import random
 import re
+import shutil
 import statistics
 import tempfile
 import time
 import warnings
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from zoo import io
-from zoo.data.images import list_images, load_images
 from zoo.errors import ZooError
 from zoo.runs import Run
-from zoo.tasks import task_class
-from zoo.tasks.base import Task
+from zoo.tasks.exports import ExportSpec
 
-FORMATS = ("tflite", "saved_model")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-FLOAT_QUANTIZATIONS = ("none", "float16")  # exports that must match Keras almost exactly
 DEFAULT_CALIBRATION_SIZE = 300
 DEFAULT_VERIFY_SIZE = 1000
-MIN_FLOAT_AGREEMENT = 0.99
-MAX_QUANTIZED_DROP_POINTS = 1.0
 METADATA_NAME = "zoo_metadata"
 REPORT_NAME = "export-report.json"
 LABELS_NAME = "labels.txt"
+#: Examples per Keras / SavedModel call while comparing.
+BATCH = 64
 
 
-def export(run, format: str = "tflite", quantize: str = "none", out=None, calibration=None,
+@dataclass(frozen=True)
+class ExportFormat:
+    """One row of the format table: what ``--format NAME`` writes and which options apply."""
+
+    name: str
+    artifact: str
+    quantizations: tuple[str, ...]
+    help: str
+
+    def to_dict(self) -> dict:
+        return {"format": self.name, "artifact": self.artifact,
+                "quantize": list(self.quantizations), "help": self.help}
+
+
+#: Every format ``zoo export`` writes (``zoo export --formats`` prints this table); a task's
+#: ``EXPORTS`` picks from it.
+EXPORT_FORMATS = {
+    "tflite": ExportFormat(
+        "tflite", "RUN/exports/<name>-<quantize>.tflite", ("none", "float16", "dynamic", "int8"),
+        "LiteRT flatbuffer for phones, builtin ops only; int8 is full-integer with uint8 input "
+        "and output, calibrated with --calibration / --calibration-size"),
+    "saved_model": ExportFormat(
+        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",),
+        "TensorFlow SavedModel for servers (TF Serving): a serving_default signature"),
+}
+FORMATS = tuple(EXPORT_FORMATS)
+QUANTIZATIONS = EXPORT_FORMATS["tflite"].quantizations
+
+
+def export_formats() -> list[dict]:
+    """The format table as JSON-ready rows (what ``zoo export --formats`` prints)."""
+    return [fmt.to_dict() for fmt in EXPORT_FORMATS.values()]
+
+
+def export(run, format: str | None = None, quantize: str = "none", out=None, calibration=None,
            calibration_size: int = DEFAULT_CALIBRATION_SIZE, verify_size: int = DEFAULT_VERIFY_SIZE,
            num_threads: int = 1) -> dict:
-    """Export ``run`` and verify the artifact; returns the report (also in export-report.json).
+    """Export ``run`` through its task and verify the artifact; returns the report (also merged
+    into export-report.json beside the artifact).
 
-    ``format`` is ``"tflite"`` or ``"saved_model"``; ``quantize`` (TFLite only) is ``"none"``,
-    ``"float16"``, ``"dynamic"`` (int8 weights) or ``"int8"`` (full integer, uint8 in and out,
-    calibrated on ``calibration_size`` training images or the images under ``calibration``).
-    ``out`` defaults to ``RUN/exports/model-<quantize>.tflite`` or ``RUN/exports/saved_model``.
-    Raises ZooError if the artifact needs non-builtin ops or a float export disagrees with the
-    Keras model on more than 1% of held-out images (the artifact is then kept beside the
-    target as ``*.rejected*`` for inspection and the good one is left alone).
+    ``format`` is a key of :data:`EXPORT_FORMATS` (None: ``tflite`` when the run's task exports
+    it, else the task's first format); ``quantize`` (TFLite only) is ``"none"``,
+    ``"float16"``, ``"dynamic"`` (int8 weights) or ``"int8"`` (full integer, calibrated on
+    ``calibration_size`` training examples or the images under ``calibration``). ``out``
+    defaults to ``RUN/exports/<name>-<quantize>.tflite`` or ``RUN/exports/saved_model``; a task
+    that writes several artifacts puts them in the folder ``out`` and returns
+    ``{"artifacts": {name: report}, ...}``. Raises ZooError when the artifact needs non-builtin
+    ops or does not match the Keras model (the artifact is then kept beside the target as
+    ``*.rejected*`` and the good one is left alone).
     """
-    check_options(format, quantize)
+    check_options(format or "tflite", quantize, out if format else None)
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
     run = run if isinstance(run, Run) else Run.open(run)
-    if task_class(run.config["task"]).export is not Task.export:
-        # a task with its own artifacts (text, GAN, recommenders, ...)
-        return run.task().export(run, format=format, quantize=quantize, out=out,
-                                 calibration=calibration, calibration_size=calibration_size,
-                                 verify_size=verify_size, num_threads=num_threads)
-    target = target_path(run, format, quantize, out)
-    source = ExportSource(run)
+    task = run.task()
+    if format is None:
+        format = "tflite" if "tflite" in task.EXPORTS else next(iter(task.EXPORTS), "tflite")
+        check_options(format, quantize, out)
+    check_task(task, format, quantize)
+    specs = task.export_spec(run, format, verify_size)
+    options = dict(calibration=calibration, calibration_size=calibration_size,
+                   num_threads=num_threads)
+    if isinstance(specs, ExportSpec):
+        return export_artifact(specs, format, quantize,
+                               target_path(run, specs.name, format, quantize, out), **options)
+    folder = Path(out) if out else run.file("exports")
+    reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name, **options)
+               for spec in specs}
+    return {"format": format, "quantize": quantize, "artifact": str(folder),
+            "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
 
-    heldout = source.heldout(verify_size)
+
+def check_options(format: str, quantize: str, out=None) -> None:
+    """Raise ZooError unless ``format`` and ``quantize`` are in the format table (and ``out``,
+    for TFLite, names a .tflite file)."""
+    if format not in EXPORT_FORMATS:
+        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ZooError(f"unknown quantization {quantize!r}; choose one of "
+                       f"{', '.join(QUANTIZATIONS)}")
+    if quantize not in EXPORT_FORMATS[format].quantizations:
+        raise ZooError("quantization applies to TFLite only; use --format tflite "
+                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+    if format == "tflite" and out is not None and Path(out).suffix != ".tflite":
+        raise ZooError(f"--out {out} must end in .tflite")
+
+
+def check_task(task, format: str, quantize: str) -> None:
+    """Raise ZooError unless ``task`` exports ``format`` with ``quantize``."""
+    if getattr(type(task), "export", None) is not None:
+        raise ZooError(f"task {task.title} overrides export(), the contract-1 way to export; "
+                       f"contract 2 asks for export_spec() and EXPORTS instead (see "
+                       f"docs/writing-plugins.md, 'Exporting a task's runs')")
+    exports = task.EXPORTS
+    if not exports:
+        raise ZooError(f"{task.title} runs cannot be exported")
+    if format not in exports:
+        raise ZooError(f"{task.title} runs export {' and '.join(exports)} only, not {format}")
+    if quantize not in exports[format]:
+        raise ZooError(f"this model exports with --quantize {', '.join(exports[format])}, "
+                       f"not {quantize!r}")
+
+
+def target_path(run: Run, name: str, format: str, quantize: str, out=None) -> Path:
+    """``out``, else ``RUN/exports/<name>-<quantize>.tflite`` or ``RUN/exports/saved_model``
+    (``<name>_saved_model`` for an artifact not named ``model``)."""
+    if out:
+        return Path(out)
+    if format == "tflite":
+        return run.file("exports") / f"{name}-{quantize}.tflite"
+    return run.file("exports") / ("saved_model" if name == "model" else f"{name}_saved_model")
+
+
+def export_artifact(spec: ExportSpec, format: str, quantize: str, target, calibration=None,
+                    calibration_size: int = DEFAULT_CALIBRATION_SIZE, num_threads: int = 1) -> dict:
+    """Convert, verify and place one artifact at ``target``; returns its report."""
+    target = Path(target)
     with io.atomic_path(target) as tmp:
         if format == "tflite":
-            calibration_images = (source.calibration(calibration, calibration_size)
-                                  if quantize == "int8" else None)
-            tmp.write_bytes(classifier_tflite(source, quantize, calibration_images))
-            io.write_text(target.parent / LABELS_NAME, "\n".join(source.labels) + "\n")
+            representative = (spec.calibration(calibration, calibration_size)
+                              if quantize == "int8" else None)
+            tmp.write_bytes(tflite_bytes(spec, quantize, representative))
         else:
-            write_saved_model(source, tmp)
-        report = verify(tmp, source, quantize, heldout, num_threads=num_threads)
+            write_saved_model(spec, tmp)
+        report = check_artifact(tmp, spec, quantize, num_threads)
         report["artifact"] = str(target)
         if not report["passed"]:
             rejected = target.with_name(target.stem + ".rejected" + target.suffix)
@@ -92,143 +182,295 @@ def export(run, format: str = "tflite", quantize: str = "none", out=None, calibr
             write_report(rejected, report)
             raise ZooError(report["failure"] + f"; the artifact was kept as {rejected} and "
                            f"nothing was replaced")
+    if format == "tflite":
+        beside = {**({LABELS_NAME: "\n".join(spec.labels) + "\n"} if spec.labels else {}),
+                  **spec.files}
+        for name, text in beside.items():
+            io.write_text(target.parent / name, text)
+        report["files"] = sorted(str(target.parent / name) for name in beside)
     write_report(target, report)
     return report
 
 
-def check_options(format: str, quantize: str, quantizations=QUANTIZATIONS) -> None:
-    """Raise ZooError unless ``format`` is one of FORMATS and ``quantize`` one of
-    ``quantizations`` (a plugin passes the subset its models support)."""
-    if format not in FORMATS:
-        raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize not in QUANTIZATIONS:
-        raise ZooError(f"unknown quantization {quantize!r}; choose one of "
-                       f"{', '.join(quantizations)}")
-    if quantize not in quantizations:
-        raise ZooError(f"this model exports with --quantize {', '.join(quantizations)}, "
-                       f"not {quantize!r}")
-    if format == "saved_model" and quantize != "none":
-        raise ZooError("quantization applies to TFLite only; use --format tflite "
-                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+def verify(artifact, run, quantize: str | None = None, verify_size: int = DEFAULT_VERIFY_SIZE,
+           num_threads: int = 1) -> dict:
+    """Check an artifact on disk (a .tflite file or SavedModel folder) against ``run``'s Keras
+    model, as export does; returns the report (``report["passed"]``). ``quantize`` defaults to
+    what the file's metadata says, else ``none``."""
+    run = run if isinstance(run, Run) else Run.open(run)
+    artifact = Path(artifact)
+    if not artifact.exists():
+        raise ZooError(f"{artifact} does not exist; pass a .tflite file or SavedModel folder")
+    format = "tflite" if artifact.is_file() else "saved_model"
+    specs = run.task().export_spec(run, format, verify_size)
+    if not isinstance(specs, ExportSpec):  # several artifacts: the one named like this file
+        specs = next((s for s in specs if s.name == artifact.name), specs[0])
+    if quantize is None:
+        quantize = _metadata_or_empty(artifact).get("quantize", "none") if format == "tflite" \
+            else "none"
+    return check_artifact(artifact, specs, quantize, num_threads)
 
 
-def target_path(run: Run, format: str, quantize: str, out=None) -> Path:
-    """``out``, else ``RUN/exports/model-<quantize>.tflite`` or ``RUN/exports/saved_model``."""
-    target = Path(out) if out else run.file("exports") / (
-        f"model-{quantize}.tflite" if format == "tflite" else "saved_model")
-    if format == "tflite" and target.suffix != ".tflite":
-        raise ZooError(f"--out {target} must end in .tflite")
-    return target
+def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int = 1) -> dict:
+    """Run ``artifact`` on the spec's held-out examples and compare it with the Keras model."""
+    artifact = Path(artifact)
+    is_tflite = artifact.is_file()
+    runner = TFLiteArtifact(artifact, spec.inputs, num_threads) if is_tflite \
+        else SavedModelArtifact(artifact, spec)
+    expected = keras_outputs(spec)
+    got = runner.predict(spec.examples)
+    noun = f"examples from the {spec.examples_from}" if spec.examples_from else "examples"
+    judged = spec.comparison.compare(expected, got, quantize, spec.truth, noun)
+    report = {"format": "tflite" if is_tflite else "saved_model", "quantize": quantize,
+              "size_bytes": file_size(artifact), "heldout_split": spec.examples_from,
+              "heldout_examples": int(len(expected)), **judged,
+              "latency_ms": runner.latency_ms(spec.examples),
+              "num_threads": num_threads if is_tflite else None,
+              "inputs": runner.describe_inputs(), **spec.describe,
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if is_tflite:
+        flatbuffer = artifact.read_bytes()
+        report.update(ops=tflite_ops(flatbuffer), custom_ops=custom_ops(flatbuffer))
+    return report
 
 
-class ExportSource:
-    """What an export needs from a run: the Keras model, labels, input size, held-out images."""
-
-    def __init__(self, run: Run):
-        config = run.config
-        if "image_size" not in config:
-            raise ZooError(f"zoo export handles image classification runs; {run.path} is a "
-                           f"{config.get('task', 'unknown')!r} run with no image_size in "
-                           f"config.json")
-        self.run = run
-        self.config = config
-        self.labels = [str(label) for label in run.labels]
-        self.image_size = tuple(int(s) for s in config["image_size"])
-        # compile=False: inference needs no optimizer (and restoring one warns on stderr)
-        self.model = run.load_model(compile=False)
-        self.outputs_probabilities = _ends_in_probabilities(self.model, self.image_size)
-
-    def probabilities(self, images):
-        """The Keras model's inference output as probabilities (softmax added for logits)."""
-        import tensorflow as tf
-
-        outputs = self.model(images, training=False)
-        return outputs if self.outputs_probabilities else tf.nn.softmax(outputs)
-
-    def heldout(self, limit: int) -> tuple[np.ndarray, np.ndarray, str]:
-        """(raw float32 pixels, labels, split name) from the run's val (else test) split."""
-        splits = self.run.read("splits.json")
-        for split in ("val", "test"):
-            if splits.get(split):
-                rows = _sample(splits[split], limit)
-                return (self._load([path for path, _ in rows], f"the {split} split"),
-                        np.array([label for _, label in rows]), split)
-        raise ZooError(f"run {self.run.path} has no val or test images in splits.json to verify "
-                       f"the export against; retrain with a validation split")
-
-    def calibration(self, directory, size: int) -> np.ndarray:
-        """Raw float32 pixels for int8 calibration: a fixed sample of training images."""
-        if directory is not None:
-            if not Path(directory).is_dir():
-                raise ZooError(f"--calibration {directory} is not a directory of images")
-            paths, _ = list_images([directory])
-            if not paths:
-                raise ZooError(f"--calibration {directory} holds no readable images")
-        else:
-            paths = [path for path, _ in self.run.read("splits.json").get("train", [])]
-            if not paths:
-                raise ZooError(f"run {self.run.path} lists no training images in splits.json; "
-                               f"pass --calibration DIR with a few hundred typical images")
-        return self._load(_sample(paths, size), "the calibration images")
-
-    def _load(self, paths, what: str) -> np.ndarray:
-        try:
-            return load_images(paths, self.image_size)
-        except OSError as exc:
-            raise ZooError(f"cannot read an image of {what} listed in {self.run.path}: {exc}; "
-                           f"were the run's data moved or deleted?") from None
-
-    def metadata(self) -> dict:
-        """What an app needs to feed the model and read its output, without reading Python."""
-        height, width = self.image_size
-        return {
-            "format": "zoo-image-classifier/1",
-            "task": self.config.get("task", "image_classification"),
-            "model": self.config.get("model"),
-            "backbone": self.config.get("backbone"),
-            "labels": self.labels,
-            "input": {"height": height, "width": width, "channels": 3, "layout": "NHWC",
-                      "color": "RGB", "range": [0, 255], "resize": "bilinear",
-                      "preprocessing": "none outside the model: feed raw RGB pixels; the "
-                                       f"model applies {self.config.get('preprocess') or 'its own'}"
-                                       " scaling itself"},
-            "output": {"kind": "probabilities", "classes": len(self.labels)},
-        }
+def _outputs(spec: ExportSpec, tensors) -> dict:
+    """The spec's function on ``tensors``, as a dict of named outputs."""
+    result = spec.function(*tensors)
+    return result if isinstance(result, dict) else {spec.output: result}
 
 
-def _sample(items: list, size: int) -> list:
-    """A fixed (seeded) random subset, in the original order; all of them if size allows."""
-    if len(items) <= size:
-        return list(items)
-    keep = sorted(random.Random(0).sample(range(len(items)), size))
-    return [items[i] for i in keep]
+def _tensors(spec: ExportSpec, arrays):
+    import tensorflow as tf
+
+    return [tf.constant(array, tf.as_dtype(i.dtype)) for i, array in zip(spec.inputs, arrays)]
+
+
+def keras_outputs(spec: ExportSpec) -> np.ndarray:
+    """The Keras model's compared output on every held-out example."""
+    count = len(spec.examples[0])
+    return np.concatenate([
+        np.asarray(_outputs(spec, _tensors(spec, [x[i:i + BATCH] for x in spec.examples]))
+                   [spec.output]) for i in range(0, count, BATCH)])
+
+
+def median_latency_ms(call, repeats: int = 50, warmup: int = 5) -> float:
+    """Median wall time of ``call()`` (one example), in milliseconds."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return round(1000 * statistics.median(times), 4)
 
 
 # -- TFLite ------------------------------------------------------------------------------------
 
-def classifier_tflite(source: ExportSource, quantize: str, calibration_images=None) -> bytes:
-    """The image classifier as TFLite flatbuffer bytes, with labels and metadata inside."""
+def tflite_bytes(spec: ExportSpec, quantize: str, representative=None) -> bytes:
+    """The spec's function as TFLite flatbuffer bytes: batch 1, its compared output alone, the
+    spec's metadata (with the tensors' dtypes and quantization) embedded when it has some.
+    ``representative`` (int8) is one array per input of calibration examples."""
     import tensorflow as tf
 
-    height, width = source.image_size
-    infer = tf.function(source.probabilities, autograph=False,
-                        input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32,
-                                                       name="images")])
-    representative = ((lambda: _representative(calibration_images))
-                      if quantize == "int8" else None)
-    flatbuffer = convert_tflite(infer.get_concrete_function(), quantize, representative,
-                                source.model)
-    metadata = source.metadata()
-    metadata.update(_interface(flatbuffer), quantize=quantize)
-    return embed_metadata(flatbuffer, metadata, source.labels)
+    signature = [tf.TensorSpec([1, *i.shape], tf.as_dtype(i.dtype), name=i.name)
+                 for i in spec.inputs]
+    infer = tf.function(lambda *inputs: _outputs(spec, inputs)[spec.output], autograph=False,
+                        input_signature=signature)
+    calibrate = (lambda: ([x[None] for x in example] for example in zip(*representative))) \
+        if representative is not None else None
+    flatbuffer = convert_tflite(infer.get_concrete_function(), quantize, calibrate,
+                                spec.track[0] if spec.track else None)
+    if spec.metadata is None:
+        return flatbuffer
+    metadata = {**spec.metadata, **_interface(flatbuffer), "quantize": quantize}
+    return embed_metadata(flatbuffer, metadata, spec.labels)
 
+
+class TFLiteArtifact:
+    """A .tflite file run the way an app runs it: one example at a time, in the stock LiteRT
+    interpreter. ``inputs`` (the spec's) match the file's input tensors by name."""
+
+    def __init__(self, path, inputs=(), num_threads: int = 1):
+        try:
+            self.interpreter = _interpreter(path, num_threads)
+        except (RuntimeError, ValueError) as exc:  # not a model, or ops the runtime lacks
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ZooError(f"the stock LiteRT interpreter cannot run {path}: {first}") from None
+        details = self.interpreter.get_input_details()
+        by_name = [_input_named(details, i.name) for i in inputs]
+        self.inputs = by_name if by_name and None not in by_name else details
+        self.output = self.interpreter.get_output_details()[0]
+
+    def prepare(self, example) -> list[np.ndarray]:
+        """One example (an array per input, no batch axis) as input tensors: a batch of one in
+        each input's dtype, quantized for integer inputs."""
+        tensors = []
+        for detail, value in zip(self.inputs, example):
+            value = np.asarray(value)
+            scale, zero_point = detail["quantization"]
+            if scale and np.issubdtype(detail["dtype"], np.integer):
+                info = np.iinfo(detail["dtype"])
+                value = np.clip(np.round(value / scale + zero_point), info.min, info.max)
+            tensors.append(value[None].astype(detail["dtype"]))
+        return tensors
+
+    def run(self, tensors) -> np.ndarray:
+        """The output for prepared tensors, dequantized: what an app pays per example."""
+        for detail, tensor in zip(self.inputs, tensors):
+            self.interpreter.set_tensor(detail["index"], tensor)
+        self.interpreter.invoke()
+        output = self.interpreter.get_tensor(self.output["index"])[0]
+        scale, zero_point = self.output["quantization"]
+        if scale:
+            return (output.astype(np.float32) - zero_point) * scale
+        return output.astype(np.float32)
+
+    def predict(self, examples) -> np.ndarray:
+        return np.stack([self.run(self.prepare(example)) for example in zip(*examples)])
+
+    def latency_ms(self, examples) -> float:
+        tensors = self.prepare([x[0] for x in examples])
+        return median_latency_ms(lambda: self.run(tensors))
+
+    def describe_inputs(self) -> list[dict]:
+        return [_describe_tensor(detail) for detail in self.inputs]
+
+
+def _input_named(details, name: str):
+    """The input tensor called ``name`` (the converter may prefix a signature name)."""
+    for wanted in (name, f"serving_default_{name}:0"):
+        found = [d for d in details if d["name"] == wanted]
+        if found:
+            return found[0]
+    return None
+
+
+def _describe_tensor(detail) -> dict:
+    scale, zero_point = detail["quantization"]
+    row = {"name": detail["name"], "dtype": np.dtype(detail["dtype"]).name,
+           "shape": [int(s) for s in detail["shape"]]}
+    if scale:
+        row["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
+    return row
+
+
+def _interpreter(model, num_threads: int = 1):
+    from ai_edge_litert.interpreter import Interpreter
+
+    kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    with _captured_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter = Interpreter(num_threads=num_threads, **kwargs)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+# -- SavedModel --------------------------------------------------------------------------------
+
+def write_saved_model(spec: ExportSpec, path) -> None:
+    """A SavedModel of the spec's function: ``serving_default`` takes a batch of each input
+    (by name) and returns every named output, plus ``classes`` (top-1 class names, from a
+    labels.txt asset) for a classifier; ``serving_<dtype>`` for each alternative input dtype."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    for item in spec.track:
+        archive.track(item)
+    with tempfile.TemporaryDirectory() as scratch:
+        table = None
+        if spec.labels:
+            labels_file = Path(scratch) / LABELS_NAME
+            labels_file.write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+            table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+                str(labels_file), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
+            archive.track(table)  # the table's file becomes the SavedModel's assets/labels.txt
+
+        def serve(*inputs):
+            inputs = [tf.cast(x, i.dtype) for x, i in zip(inputs, spec.inputs)]
+            outputs = dict(_outputs(spec, inputs))
+            if table is not None:
+                outputs["classes"] = table.lookup(tf.argmax(outputs[spec.output], -1))
+            return outputs
+
+        dtypes = [None, *dict.fromkeys(d for i in spec.inputs for d in i.also)]
+        for dtype in dtypes:  # None: every input in its own dtype
+            signature = [tf.TensorSpec([None, *i.shape], dtype if dtype in i.also else i.dtype,
+                                       name=i.name) for i in spec.inputs]
+            archive.add_endpoint(f"serving_{dtype}" if dtype else "serving_default", serve,
+                                 input_signature=signature)
+        with _captured_stderr():
+            archive.write_out(str(path), verbose=False)
+
+
+class SavedModelArtifact:
+    """A SavedModel called through its ``serving_default`` signature, as TF Serving calls it."""
+
+    def __init__(self, path, spec: ExportSpec):
+        import tensorflow as tf
+
+        self.spec = spec
+        self.loaded = tf.saved_model.load(str(path))  # keep: it owns the variables
+        self.serve = self.loaded.signatures["serving_default"]
+
+    def __call__(self, batch) -> np.ndarray:
+        tensors = _tensors(self.spec, batch)
+        outputs = self.serve(**{i.name: t for i, t in zip(self.spec.inputs, tensors)})
+        return outputs[self.spec.output].numpy()
+
+    def predict(self, examples) -> np.ndarray:
+        count = len(examples[0])
+        return np.concatenate([self([x[i:i + BATCH] for x in examples])
+                               for i in range(0, count, BATCH)])
+
+    def latency_ms(self, examples) -> float:
+        one = [x[:1] for x in examples]
+        return median_latency_ms(lambda: self(one))
+
+    def describe_inputs(self) -> list[dict]:
+        return [{"name": name, "dtype": spec.dtype.name, "shape": spec.shape.as_list()}
+                for name, spec in self.serve.structured_input_signature[1].items()]
+
+
+# -- files -------------------------------------------------------------------------------------
+
+def file_size(path) -> int:
+    """Bytes in a file, or in all files under a folder (a SavedModel)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _replace(src: Path, dst: Path) -> None:
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+def write_report(artifact, report: dict) -> None:
+    """Merge this artifact's entry into export-report.json in the artifact's folder."""
+    artifact = Path(artifact)
+    path = artifact.parent / REPORT_NAME
+    try:
+        reports = io.read_json(path) if path.is_file() else {}
+    except ValueError:
+        reports = {}
+    reports[artifact.name] = report
+    io.write_json(path, reports)
+
+
+# -- conversion, ops and metadata ------------------------------------------------------------
 
 def convert_tflite(concrete_function, quantize: str, representative_data=None,
                    model=None) -> bytes:
-    """TFLite flatbuffer bytes of a fixed-shape ``tf.function`` concrete function, builtin ops
-    only. ``quantize`` is one of QUANTIZATIONS; ``"int8"`` needs ``representative_data`` (a
-    callable yielding lists of input arrays) and gives uint8 input and output. ``model`` (the
-    Keras model traced) only names the layers in the error raised for unsupported ops."""
+    """TFLite flatbuffer bytes of a fixed-shape ``tf.function`` concrete function: the project's
+    one converter configuration, builtin ops only (never select-TF). ``quantize`` is one of
+    QUANTIZATIONS; ``"int8"`` needs ``representative_data`` (a callable yielding lists of input
+    arrays) and gives uint8 input and output. ``model`` (the Keras model traced) only names the
+    layers in the error raised for unsupported ops."""
     import tensorflow as tf
 
     with _captured_stderr():  # absl warns that this path is deprecated; it is the one that works
@@ -237,22 +479,6 @@ def convert_tflite(concrete_function, quantize: str, representative_data=None,
         # their weights as resource variables (READ_VARIABLE ops, unfolded BatchNorm, int8
         # calibration fails; a GAN generator's uninitialised variables give NaNs).
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function])
-    return _convert(converter, quantize, representative_data, model, concrete_function.graph)
-
-
-def convert_saved_model_tflite(saved_model_dir, quantize: str) -> bytes:
-    """TFLite flatbuffer bytes of a SavedModel (its serving signature), builtin ops only; for
-    models whose loops need the SavedModel path (recurrent layers lower to a builtin WHILE)."""
-    import tensorflow as tf
-
-    return _convert(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)), quantize)
-
-
-def _convert(converter, quantize: str, representative_data=None, model=None,
-             graph=None) -> bytes:
-    """The project's one TFLite converter configuration: builtin ops, never select-TF."""
-    import tensorflow as tf
-
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -268,7 +494,8 @@ def _convert(converter, quantize: str, representative_data=None, model=None,
         try:
             flatbuffer = converter.convert()
         except Exception as exc:  # ConverterError; its useful part is in the MLIR log
-            raise ZooError(_unsupported_message(str(exc) + log.read(), model, graph)) from None
+            raise ZooError(_unsupported_message(str(exc) + log.read(), model,
+                                                concrete_function.graph)) from None
     check_builtin_ops(flatbuffer)
     return flatbuffer
 
@@ -279,17 +506,6 @@ def check_builtin_ops(flatbuffer: bytes) -> None:
     if non_builtin:
         raise ZooError(f"the TFLite model needs non-builtin ops {', '.join(non_builtin)}; "
                        f"replace the layers that use them")
-
-
-def _representative(images):
-    """Calibration samples, one image each; the first pins the input range to exactly 0-255
-    so the uint8 input takes raw pixels (scale 1, zero point 0)."""
-    for i, image in enumerate(images):
-        if i == 0:
-            image = image.copy()
-            image[0, 0, :] = 0.0
-            image[0, 1, :] = 255.0
-        yield [image[None]]
 
 
 @contextlib.contextmanager
@@ -364,16 +580,8 @@ def _operator_codes(flatbuffer: bytes):
 def _interface(flatbuffer: bytes) -> dict:
     """The input/output dtype and quantization the converter chose."""
     interpreter = _interpreter(flatbuffer)
-
-    def describe(detail):
-        scale, zero_point = detail["quantization"]
-        spec = {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(s) for s in detail["shape"]]}
-        if scale:
-            spec["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
-        return spec
-
-    return {"input_tensor": describe(interpreter.get_input_details()[0]),
-            "output_tensor": describe(interpreter.get_output_details()[0])}
+    return {"input_tensor": _describe_tensor(interpreter.get_input_details()[0]),
+            "output_tensor": _describe_tensor(interpreter.get_output_details()[0])}
 
 
 def embed_metadata(flatbuffer: bytes, metadata: dict, labels) -> bytes:
@@ -421,215 +629,3 @@ def _metadata_or_empty(path) -> dict:
         return read_metadata(path)
     except ZooError:  # a file from elsewhere: judged as a float model
         return {}
-
-
-def _interpreter(model, num_threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter
-
-    kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-    with _captured_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-        interpreter = Interpreter(num_threads=num_threads, **kwargs)
-        interpreter.allocate_tensors()
-    return interpreter
-
-
-class TFLiteClassifier:
-    """A .tflite file run the way an app runs it: one raw RGB image at a time."""
-
-    def __init__(self, path, num_threads: int = 1):
-        try:
-            self.interpreter = _interpreter(path, num_threads)
-        except (RuntimeError, ValueError) as exc:  # not a model, or ops the runtime lacks
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ZooError(f"the stock LiteRT interpreter cannot run {path}: {first}") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """Probabilities for one (H, W, 3) image of raw pixels."""
-        return self.run(self.prepare(image))
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """A raw-pixel image as the input tensor: a batch of one in the input's dtype."""
-        dtype = self.input["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zero_point = self.input["quantization"]
-            info = np.iinfo(dtype)
-            image = np.clip(np.round(image / scale + zero_point), info.min, info.max)
-        return image[None].astype(dtype)
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a prepared input: what an app pays per image."""
-        self.interpreter.set_tensor(self.input["index"], batch)
-        self.interpreter.invoke()
-        scores = self.interpreter.get_tensor(self.output["index"])[0]
-        scale, zero_point = self.output["quantization"]
-        if scale:
-            return (scores.astype(np.float32) - zero_point) * scale
-        return scores.astype(np.float32)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.stack([self(image) for image in images])
-
-
-# -- SavedModel --------------------------------------------------------------------------------
-
-def write_saved_model(source: ExportSource, path: Path) -> None:
-    """A SavedModel whose ``serving_default`` maps a float32 batch of raw images to ``scores``
-    (probabilities) and ``classes`` (top-1 class names); ``serving_uint8`` takes uint8."""
-    import tensorflow as tf
-
-    height, width = source.image_size
-    with tempfile.TemporaryDirectory() as scratch:
-        labels_file = Path(scratch) / LABELS_NAME
-        labels_file.write_text("\n".join(source.labels) + "\n", encoding="utf-8")
-        module = tf.Module()
-        module.model = source.model
-        # model.variables includes the RNG state of augmentation layers, which the traced
-        # function captures though inactive; SavedModel needs every capture reachable.
-        module.model_variables = list(source.model.variables)
-        module.labels_asset = tf.saved_model.Asset(str(labels_file))
-        class_names = tf.constant(source.labels)
-
-        def classify(images):
-            scores = source.probabilities(tf.cast(images, tf.float32))
-            return {"scores": scores, "classes": tf.gather(class_names, tf.argmax(scores, -1))}
-
-        module.serve = tf.function(classify, autograph=False)
-        signatures = {
-            name: module.serve.get_concrete_function(
-                tf.TensorSpec([None, height, width, 3], dtype, name="images"))
-            for name, dtype in (("serving_default", tf.float32), ("serving_uint8", tf.uint8))}
-        with _captured_stderr():
-            tf.saved_model.save(module, str(path), signatures=signatures)
-
-
-class SavedModelClassifier:
-    """A SavedModel called through its ``serving_default`` signature, as TF Serving calls it."""
-
-    def __init__(self, path):
-        import tensorflow as tf
-
-        self.serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.predict(image[None])[0]
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
-
-        return self.serve(images=tf.constant(images, tf.float32))["scores"].numpy()
-
-
-# -- verification ------------------------------------------------------------------------------
-
-def verify(artifact, source, quantize: str | None = None, heldout=None, num_threads: int = 1,
-           verify_size: int = DEFAULT_VERIFY_SIZE) -> dict:
-    """Run ``artifact`` (a .tflite file or SavedModel directory) on the held-out images of
-    ``source`` (a run) and compare it with the run's Keras model. Returns the report;
-    ``report["passed"]`` is False (with ``report["failure"]``) when a float export agrees on
-    fewer than 99% of images. ``quantize`` defaults to what the file's metadata says."""
-    source = source if isinstance(source, ExportSource) else ExportSource(
-        source if isinstance(source, Run) else Run.open(source))
-    artifact = Path(artifact)
-    if not artifact.exists():
-        raise ZooError(f"{artifact} does not exist; pass a .tflite file or SavedModel folder")
-    is_tflite = artifact.is_file()
-    if quantize is None:
-        quantize = _metadata_or_empty(artifact).get("quantize", "none") if is_tflite else "none"
-    images, labels, split = heldout if heldout is not None else source.heldout(verify_size)
-    classifier = TFLiteClassifier(artifact, num_threads) if is_tflite else SavedModelClassifier(
-        artifact)
-    expected = np.concatenate([np.asarray(source.probabilities(images[i:i + 64]))
-                               for i in range(0, len(images), 64)])
-    got = classifier.predict(images) if is_tflite else np.concatenate(
-        [classifier.predict(images[i:i + 64]) for i in range(0, len(images), 64)])
-    agreement = float(np.mean(expected.argmax(-1) == got.argmax(-1)))
-    keras_accuracy = float(np.mean(expected.argmax(-1) == labels))
-    accuracy = float(np.mean(got.argmax(-1) == labels))
-    report = {
-        "format": "tflite" if is_tflite else "saved_model",
-        "quantize": quantize,
-        "size_bytes": file_size(artifact),
-        "heldout_split": split,
-        "heldout_images": int(len(images)),
-        "agreement": agreement,
-        "max_abs_diff": float(np.max(np.abs(expected - got))),
-        "accuracy": accuracy,
-        "keras_accuracy": keras_accuracy,
-        "accuracy_drop_points": round(100 * (keras_accuracy - accuracy), 2),
-        "latency_ms": (median_latency_ms(classifier.run, classifier.prepare(images[0]))
-                       if is_tflite else median_latency_ms(classifier, images[0])),
-        "num_threads": num_threads if is_tflite else None,
-        "warnings": [],
-        "passed": True,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if is_tflite:
-        flatbuffer = artifact.read_bytes()
-        report["ops"] = tflite_ops(flatbuffer)
-        report["custom_ops"] = custom_ops(flatbuffer)
-        report["input"] = classifier.input["dtype"].__name__
-    if quantize in FLOAT_QUANTIZATIONS and agreement < MIN_FLOAT_AGREEMENT:
-        report["passed"] = False
-        report["failure"] = (f"the {quantize} export agrees with the Keras model on only "
-                             f"{agreement:.1%} of {len(images)} held-out images "
-                             f"(needs {MIN_FLOAT_AGREEMENT:.0%})")
-    elif report["accuracy_drop_points"] > MAX_QUANTIZED_DROP_POINTS:
-        report["warnings"].append(
-            f"{quantize} accuracy is {report['accuracy_drop_points']:.1f} points below the Keras "
-            f"model ({accuracy:.3f} vs {keras_accuracy:.3f}); try --quantize dynamic or float16"
-            + (", or more --calibration-size" if quantize == "int8" else ""))
-    return report
-
-
-def median_latency_ms(classify, image, repeats: int = 50, warmup: int = 5) -> float:
-    """Median wall time of one single-image call, in milliseconds."""
-    for _ in range(warmup):
-        classify(image)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        classify(image)
-        times.append(time.perf_counter() - start)
-    return round(1000 * statistics.median(times), 4)
-
-
-def file_size(path) -> int:
-    """Bytes in a file, or in all files under a folder (a SavedModel)."""
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _replace(src: Path, dst: Path) -> None:
-    if dst.is_dir():
-        import shutil
-
-        shutil.rmtree(dst)
-    os.replace(src, dst)
-
-
-def write_report(artifact, report: dict) -> None:
-    """Merge this artifact's entry into export-report.json in the artifact's folder."""
-    artifact = Path(artifact)
-    path = artifact.parent / REPORT_NAME
-    try:
-        reports = io.read_json(path) if path.is_file() else {}
-    except ValueError:
-        reports = {}
-    reports[artifact.name] = report
-    io.write_json(path, reports)
-
-
-def _ends_in_probabilities(model, image_size) -> bool:
-    """Whether the model already outputs probabilities: rows in [0, 1] summing to 1 on a black
-    and a noise image (logits essentially never do), whatever layer produced them."""
-    height, width = image_size
-    probes = np.stack([np.zeros((height, width, 3), np.float32),
-                       np.random.default_rng(0).uniform(0, 255, (height, width, 3))
-                       .astype(np.float32)])
-    outputs = np.asarray(model(probes, training=False))
-    return bool(outputs.ndim == 2 and outputs.min() >= 0 and outputs.max() <= 1
-                and np.allclose(outputs.sum(-1), 1, atol=1e-3))

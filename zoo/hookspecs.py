@@ -1,16 +1,26 @@
-"""The plugin contract: the hooks a keras-zoo plugin may implement.
+"""The plugin contract: the hooks a keras-zoo plugin may implement, and the modules it may import.
 
 Each component hook returns a list of specs (:class:`zoo.Component` and friends). A plugin module
-declares the contract versions it was written for with ``ZOO_CONTRACT = 1`` (an int or a tuple
+declares the contract versions it was written for with ``ZOO_CONTRACT = 2`` (an int or a tuple
 of ints); a module that declares none is taken to target version 1.
+
+Contract 2 added the Task API v2 (:mod:`zoo.tasks`: preprocessors, callbacks, ``export_spec``
+feeding the core's one export pipeline), the ``zoo_callbacks`` hook and the declared plugin
+API (:data:`PLUGIN_API`). Its component hooks are those of contract 1, so version-1 plugins
+that provide components load unchanged.
 """
 
 import pluggy
 
 #: Version of this contract. Bump on a breaking change; keep old versions in SUPPORTED_CONTRACTS
 #: for as long as the loader can still serve them.
-CONTRACT_VERSION = 1
-SUPPORTED_CONTRACTS = frozenset({1})
+CONTRACT_VERSION = 2
+SUPPORTED_CONTRACTS = frozenset({1, 2})
+
+#: The modules a plugin may import from keras-zoo, each exporting its API in ``__all__``.
+#: Anything else in the core is internal and may change without a contract bump.
+PLUGIN_API = ("zoo", "zoo.tasks", "zoo.training", "zoo.runs", "zoo.io", "zoo.data",
+              "zoo.metrics", "zoo.plots")
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
@@ -50,6 +60,19 @@ def zoo_models():
 def zoo_commands(cli):
     """Add click commands to the ``zoo`` group passed as ``cli`` (``@cli.command()``)."""
 
+
+@hookspec
+def zoo_callbacks(run, task):
+    """Return Keras callbacks to add to a training run of any task (contract 2).
+
+    ``run`` is the :class:`zoo.runs.Run` being written (``run.path``), ``task`` the
+    :class:`zoo.tasks.Task` training it (``task.name``, ``task.model_name``, ``task.options``).
+    Called once per run, before training; import Keras inside the function.
+    """
+
+
+#: Hooks added after contract 1, by the contract version that introduced them.
+HOOK_CONTRACTS = {"zoo_callbacks": 2}
 
 #: Component kinds, in display order, and the hook that supplies each.
 KIND_HOOKS = {

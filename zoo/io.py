@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+__all__ = ["atomic_path", "write_text", "write_json", "read_json"]
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = ""):

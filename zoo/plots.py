@@ -7,6 +7,8 @@ from pathlib import Path
 
 from zoo import io
 
+__all__ = ["plot_curves", "plot_confusion"]
+
 
 def _pyplot():
     import matplotlib

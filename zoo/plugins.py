@@ -76,9 +76,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _check_contract(module) -> None:
+def _declared_contracts(module) -> set[int]:
     declared = getattr(module, "ZOO_CONTRACT", 1)
-    versions = {declared} if isinstance(declared, int) else set(declared)
+    return {declared} if isinstance(declared, int) else set(declared)
+
+
+def _check_contract(module) -> None:
+    versions = _declared_contracts(module)
     if not versions & hookspecs.SUPPORTED_CONTRACTS:
         have = ", ".join(map(str, sorted(hookspecs.SUPPORTED_CONTRACTS)))
         raise ZooError(f"written for plugin contract {sorted(versions)}, this keras-zoo supports "
@@ -86,11 +90,13 @@ def _check_contract(module) -> None:
 
 
 def _check_hook_names(module) -> None:
-    """Reject a ``@zoo.hookimpl`` that names no hook: a misspelt hook would silently never run.
+    """Reject a ``@zoo.hookimpl`` that names no hook (a misspelt hook would silently never run),
+    or a hook newer than the contract the module declares.
 
-    pluggy's ``check_pending`` catches it too; this adds the "did you mean".
+    pluggy's ``check_pending`` catches unknown names too; this adds the "did you mean".
     """
-    known = set(hookspecs.KIND_HOOKS.values()) | {"zoo_commands"}
+    known = set(hookspecs.KIND_HOOKS.values()) | {"zoo_commands", *hookspecs.HOOK_CONTRACTS}
+    newest = max(_declared_contracts(module))
     for attr in dir(module):
         marked = hasattr(getattr(module, attr), "zoo_impl")  # pluggy's marker attribute
         if marked and attr not in known:
@@ -98,6 +104,10 @@ def _check_hook_names(module) -> None:
             close = difflib.get_close_matches(attr, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ZooError(f"unknown hook {attr}{hint}")
+        needs = hookspecs.HOOK_CONTRACTS.get(attr, 1)
+        if marked and needs > newest:
+            raise ZooError(f"hook {attr} is part of plugin contract {needs}; declare "
+                           f"ZOO_CONTRACT = {needs} (the module declares {newest})")
 
 
 def _entry_points():
@@ -199,15 +209,41 @@ def _collect_specs(manager: pluggy.PluginManager, key: str, dist: str) -> list[C
     return found
 
 
-def add_commands(loaded: LoadedPlugins, cli) -> list[str]:
-    """Let each plugin add click commands; returns one problem line per plugin that failed."""
-    problems = []
+def _call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
+    """Call every loaded plugin's implementation of ``hook_name``, each behind its own guard;
+    yields (PluginInfo, result, exception or None)."""
     for key, info in loaded.infos.items():
         if info.status != "ok":
             continue
-        for impl in _own_impls(loaded.manager, "zoo_commands", key):
+        for impl in _own_impls(loaded.manager, hook_name, key):
             try:
-                impl.function(cli=cli)
-            except Exception as exc:
-                problems.append(f"plugin {info.name} could not add its commands: {_describe(exc)}")
-    return problems
+                yield info, impl.function(**kwargs), None
+            except Exception as exc:  # a broken plugin must never take the others down
+                yield info, None, exc
+
+
+def add_commands(loaded: LoadedPlugins, cli) -> list[str]:
+    """Let each plugin add click commands; returns one problem line per plugin that failed."""
+    return [f"plugin {info.name} could not add its commands: {_describe(exc)}"
+            for info, _, exc in _call_each(loaded, "zoo_commands", cli=cli) if exc is not None]
+
+
+def training_callbacks(run, task, log) -> list:
+    """Every plugin's Keras callbacks for a training run (the ``zoo_callbacks`` hook). A plugin
+    whose hook fails, or returns something else, is left out with one warning line."""
+    import keras
+
+    from zoo.registry import registry
+
+    found = []
+    for info, result, exc in _call_each(registry().loaded, "zoo_callbacks", run=run, task=task):
+        returned = list(result or []) if exc is None else []
+        wrong = [type(c).__name__ for c in returned if not isinstance(c, keras.callbacks.Callback)]
+        if exc is not None or wrong:
+            why = _describe(exc) if exc is not None else \
+                f"it returned {', '.join(wrong)}, not keras.callbacks.Callback objects"
+            log(f"Warning: plugin {info.name}'s zoo_callbacks failed ({why}); training without "
+                f"its callbacks")
+            continue
+        found += returned
+    return found

@@ -24,6 +24,8 @@ from zoo.errors import ZooError
 
 CONFIG = "config.json"
 
+__all__ = ["Run"]
+
 
 class Run:
     """A run directory on disk. Open an existing one with :meth:`open`, start one with :meth:`create`."""

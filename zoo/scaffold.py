@@ -159,7 +159,7 @@ version = "0.1.0"
 description = "A keras-zoo plugin: ${kind_list}."
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["keras-zoo>=0.1", "keras>=3"]
+dependencies = ["keras-zoo>=0.2", "keras>=3"]
 
 [project.optional-dependencies]
 test = ["pytest"]

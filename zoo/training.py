@@ -23,7 +23,6 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,22 +30,12 @@ import keras
 
 from zoo import io
 from zoo.errors import ZooError
+from zoo.tasks.base import Stage
+
+#: What a plugin may use (the declared plugin API); the loop itself is driven by Task.train.
+__all__ = ["Stage", "make_optimizer", "warmup_cosine", "save_model", "float32_copy"]
 
 STATE = "state.json"
-
-
-@dataclass
-class Stage:
-    """One phase of training: ``epochs`` epochs after ``prepare(model)`` has run.
-
-    ``prepare`` changes what trains and recompiles (e.g. unfreeze the backbone at a lower
-    learning rate); it runs before the stage starts, and again when a resumed run re-enters it.
-    """
-
-    name: str
-    epochs: int
-    prepare: Callable | None = None
-    description: str = ""
 
 
 def setup(seed: int | None = 0, mixed_precision: str = "auto") -> str:
@@ -148,10 +137,13 @@ class RunCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
-def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
+def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 5,
         resume: bool = False, log: Callable[[str], None] = print, strategy=None,
         verbose: int | None = None, jit_compile: bool | None = None) -> dict:
     """Train ``model`` on ``data.train`` / ``data.val`` through ``stages`` into ``run``.
+
+    ``callbacks`` (the task's, then plugins') run before the run's own bookkeeping each epoch,
+    so what they add to the epoch's logs reaches history.csv.
 
     With ``resume`` it continues from ``checkpoints/state.json``. Ends with the best weights
     (by validation accuracy, else validation loss) in ``model`` and returns a summary dict:
@@ -197,7 +189,7 @@ def fit(model, data, run, stages: list[Stage], *, patience: int = 5,
             # tf.data pipelines shuffle themselves; Keras warns that fit's shuffle is ignored.
             warnings.filterwarnings("ignore", message=".*shuffle=True.*")
             model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
-                      initial_epoch=initial, callbacks=[callback],
+                      initial_epoch=initial, callbacks=[*callbacks, callback],
                       class_weight=data.class_weight, verbose=verbose)
 
     if (ckpt_dir / "best.weights.h5").is_file():

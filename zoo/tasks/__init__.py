@@ -1,9 +1,13 @@
-"""Tasks: how one kind of model gets its data, trains, evaluates, predicts and exports.
+"""The Task API a plugin implements (contract 2), and the tasks keras-zoo ships.
 
 A :class:`zoo.Model` spec names its task: a built-in name from :data:`BUILTIN_TASKS` or a
 ``"module:attr"`` Task subclass that a plugin ships. ``zoo finetune`` always runs
 ``image_classification``; ``zoo train NAME`` runs the task of model NAME. Every task trains
-through the one loop in :mod:`zoo.training` and writes the same run directory (:mod:`zoo.runs`).
+through the one loop in :mod:`zoo.training`, writes the same run directory (:mod:`zoo.runs`)
+and exports through the one pipeline in :mod:`zoo.exporting`.
+
+Everything in ``__all__`` is the declared plugin API; importing this package never imports
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,6 +16,16 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.specs import import_target
+from zoo.tasks.base import (COMMON_OPTIONS, Option, Preprocessor, Stage, Task, TaskData,
+                            cli_name, fraction, non_negative_int, positive_int, sample_rows)
+from zoo.tasks.exports import Agreement, Closeness, ExactMatch, ExportSpec, Input
+
+__all__ = [
+    "Task", "TaskData", "Option", "Stage", "Preprocessor", "COMMON_OPTIONS",
+    "positive_int", "non_negative_int", "fraction", "cli_name", "sample_rows",
+    "ExportSpec", "Input", "Agreement", "Closeness", "ExactMatch",
+    "BUILTIN_TASKS", "task_class",
+]
 
 #: Built-in task names -> lazy targets of their Task classes.
 BUILTIN_TASKS: dict[str, str] = {
@@ -29,5 +43,4 @@ def task_class(name: str) -> type:
 
 def task_for_run(run) -> Any:
     """Rebuild the Task that trained ``run`` from its config.json."""
-    config = run.config
-    return task_class(config["task"]).from_run(run)
+    return task_class(run.config["task"]).from_run(run)

@@ -1,43 +1,40 @@
-"""The Task base class: how one kind of job loads data, builds, trains, evaluates and predicts.
+"""The Task API (plugin contract 2): how one kind of job loads data, fits its preprocessing,
+builds, trains, evaluates, predicts and exports.
 
-A task subclass declares the options it accepts in ``OPTIONS`` (merged with the options every
-task shares, :data:`COMMON_OPTIONS`) and implements :meth:`Task.load_data`,
-:meth:`Task.build_model`, :meth:`Task.evaluate` and :meth:`Task.predict`. :meth:`Task.train` runs
-the whole job into a run directory (see :mod:`zoo.runs`) through the shared loop in
-:mod:`zoo.training`, so every task gets seeds, checkpoints, ``--resume``, early stopping, mixed
-precision and the same ``history.csv``.
+A task subclass declares its options in ``OPTIONS`` (merged over :data:`COMMON_OPTIONS`) and
+implements the lifecycle below. :meth:`Task.train` calls it in this order, through the shared
+loop in :mod:`zoo.training`, so every task gets seeds, checkpoints, ``--resume``, early stopping,
+mixed precision, distribution, plugin callbacks and the same run directory:
+
+1. :meth:`Task.check`: fail fast, before the run directory exists;
+2. :meth:`Task.load_data`: read ``self.options["data"]`` into a :class:`TaskData`;
+3. :meth:`Task.fit_preprocessor`: fit the :class:`Preprocessor` on the training split (on
+   ``--resume`` the one saved with the run is loaded instead); it reaches the later steps as
+   ``data.preprocessor`` and is saved in the run;
+4. :meth:`Task.build_model`: a compiled Keras model (inside the strategy scope);
+5. :meth:`Task.stages`, then :meth:`Task.callbacks`: the first point that sees the run;
+6. training, then :meth:`Task.save` (``model.keras``) and :meth:`Task.evaluate` (metrics.json).
+
+A trained run is used through :meth:`Task.evaluate`, :meth:`Task.predict` and
+:meth:`Task.export_spec` (what ``zoo export``'s one pipeline needs: see :mod:`zoo.tasks.exports`)
+on the task :meth:`Task.from_run` rebuilds from ``config.json``.
 
 Importing this module never imports TensorFlow; the methods do, when they run.
-
-A minimal task::
-
-    class SequenceTask(Task):
-        name = "sequence_classification"
-        OPTIONS = {"max_len": Option(100, int, "tokens kept per sequence")}
-
-        def load_data(self):
-            return TaskData(train=..., val=..., classes=[...], info={"path": ...})
-
-        def build_model(self, data):
-            model = zoo.get("model", self.model_name)(num_classes=len(data.classes),
-                                                      **self.model_options())
-            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
-            return model
-
-        def evaluate(self, run, data=None): ...
-        def predict(self, run, inputs): ...
 """
 
 from __future__ import annotations
 
 import difflib
 import platform
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from zoo.errors import ZooError
+
+PREPROCESSOR_FILE = "preprocessor.json"
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,14 @@ def non_negative_int(value) -> int:
     return number
 
 
+def fraction(value) -> float:
+    """A number in [0, 1)."""
+    number = float(value)
+    if not 0 <= number < 1:
+        raise ValueError(value)
+    return number
+
+
 #: Options every task accepts; the shared training loop reads them.
 COMMON_OPTIONS: dict[str, Option] = {
     "data": Option(None, str, "where the training data is"),
@@ -115,6 +120,60 @@ COMMON_OPTIONS: dict[str, Option] = {
 
 
 @dataclass
+class Stage:
+    """One phase of training: ``epochs`` epochs after ``prepare(model)`` has run.
+
+    ``prepare`` changes what trains and recompiles (e.g. unfreeze the backbone at a lower
+    learning rate); it runs before the stage starts, and again when a resumed run re-enters it.
+    """
+
+    name: str
+    epochs: int
+    prepare: Callable | None = None
+    description: str = ""
+
+
+class Preprocessor:
+    """Preprocessing state fitted on a run's training split that travels with the run.
+
+    Modelled on keras-hub's Preprocessor: the fitted state (a vocabulary, normalisation
+    statistics, ...) lives in one object. :meth:`Task.fit_preprocessor` returns it, the task's
+    later steps read it as ``data.preprocessor``, and it is saved in the run as
+    ``preprocessor.json`` (its :meth:`get_config`) plus any asset files (:meth:`save_assets`),
+    then restored by ``--resume`` and by :meth:`Task.preprocessor` for evaluate, predict and
+    export. A subclass keeps small state in ``get_config`` (constructor arguments, JSON-ready)
+    and large state (a vocabulary) in assets.
+    """
+
+    def get_config(self) -> dict:
+        """The constructor arguments that recreate this object, JSON-ready."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Preprocessor":
+        return cls(**config)
+
+    def save_assets(self, directory: Path) -> None:
+        """Write large state as files in ``directory`` (the run directory)."""
+
+    def load_assets(self, directory: Path) -> None:
+        """Read back what :meth:`save_assets` wrote."""
+
+    def save(self, run) -> None:
+        """Assets first, then ``preprocessor.json``: the file that says the state is complete."""
+        self.save_assets(run.path)
+        run.write(PREPROCESSOR_FILE, {"class": f"{type(self).__module__}:{type(self).__qualname__}",
+                                      "config": self.get_config()})
+
+    @classmethod
+    def load(cls, run) -> "Preprocessor":
+        saved = run.read(PREPROCESSOR_FILE)
+        preprocessor = cls.from_config(saved.get("config", {}))
+        preprocessor.load_assets(run.path)
+        return preprocessor
+
+
+@dataclass
 class TaskData:
     """What :meth:`Task.load_data` returns: datasets plus what the run directory records.
 
@@ -122,6 +181,8 @@ class TaskData:
     datasets yielding ``(x, y)`` batches); ``test`` may be None. ``classes`` is the output
     order for classification tasks (written to labels.json). ``info`` goes to config.json's
     ``data`` (path, counts, ...). ``splits`` is written to splits.json when not None.
+    ``preprocessor`` is filled in by :meth:`Task.train` from :meth:`Task.fit_preprocessor`.
+    A task that needs more (raw arrays, vocabularies) subclasses TaskData and adds fields.
     """
 
     train: Any
@@ -131,10 +192,11 @@ class TaskData:
     info: dict = field(default_factory=dict)
     splits: dict | None = None
     class_weight: dict | None = None
+    preprocessor: Preprocessor | None = None
 
 
 class Task:
-    """One kind of job. Subclass it, set ``name`` and ``OPTIONS``, implement the four methods.
+    """One kind of job. Subclass it, set ``name`` and ``OPTIONS``, implement the lifecycle.
 
     An instance holds validated options (``self.options``) and, for ``zoo train NAME``, the
     model name (``self.model_name``) whose spec named this task.
@@ -144,6 +206,11 @@ class Task:
     name: str = ""
     #: Task-specific options, merged over :data:`COMMON_OPTIONS`.
     OPTIONS: dict[str, Option] = {}
+    #: The :class:`Preprocessor` subclass :meth:`fit_preprocessor` returns (None: nothing fitted).
+    preprocessor_class: type[Preprocessor] | None = None
+    #: What ``zoo export`` offers for this task's runs: format -> quantizations it allows.
+    #: Empty: the runs cannot be exported.
+    EXPORTS: dict[str, tuple[str, ...]] = {}
     #: Where progress lines go (``train(log=...)`` sets it); a task reports through ``self.log``.
     log: Callable[[str], None] = staticmethod(print)
     #: A ``tf.distribute`` strategy to build and train under (None: the default device).
@@ -153,10 +220,20 @@ class Task:
         self.model_name = model_name
         self.options = self.resolve_options(options)
 
+    @property
+    def title(self) -> str:
+        """How messages name this task's runs: the model's name, else the task's."""
+        return self.model_name or self.name or type(self).__name__
+
     # -- options ----------------------------------------------------------------------------
     @classmethod
     def all_options(cls) -> dict[str, Option]:
         return {**COMMON_OPTIONS, **cls.OPTIONS}
+
+    @classmethod
+    def train_options(cls) -> dict[str, Option]:
+        """The options ``zoo train MODEL`` offers for a model of this task (``--help``)."""
+        return cls.all_options()
 
     @classmethod
     def resolve_options(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +262,7 @@ class Task:
         """The options meant for the model builder: those this task declares, minus common ones."""
         return {k: v for k, v in self.options.items() if k in self.OPTIONS}
 
-    # -- what a subclass implements ---------------------------------------------------------
+    # -- the lifecycle a task implements, in the order train() calls it ---------------------
     def check(self) -> None:
         """Fail fast, before the run directory exists: validate options, fetch weights."""
 
@@ -193,46 +270,74 @@ class Task:
         """Read ``self.options["data"]`` into datasets; bad data raises ZooError before training."""
         raise NotImplementedError
 
+    def fit_preprocessor(self, data: TaskData) -> Preprocessor | None:
+        """Fit preprocessing on ``data``'s training split (an instance of
+        :attr:`preprocessor_class`), or None. Not called on ``--resume``: the run's saved one is."""
+        return None
+
     def build_model(self, data: TaskData):
         """A compiled ``keras.Model`` for ``data``. Called inside the strategy scope."""
         raise NotImplementedError
 
-    def stages(self, model, data: TaskData) -> list:
-        """The training stages (:class:`zoo.training.Stage`); default: one stage of ``--epochs``."""
-        from zoo.training import Stage
-
+    def stages(self, model, data: TaskData) -> list[Stage]:
+        """The training stages; default: one stage of ``--epochs``."""
         return [Stage("train", self.options["epochs"])]
+
+    def callbacks(self, run, model, data: TaskData) -> list:
+        """Keras callbacks for this run (sample writers, extra figures); the first point that
+        sees the run directory. They run before the run's own bookkeeping each epoch, so a
+        figure they add to ``logs`` lands in history.csv."""
+        return []
+
+    def save(self, run, model, data: TaskData) -> None:
+        """Write the trained model into the run (default: ``model.keras``, float32)."""
+        from zoo.training import save_model
+
+        save_model(model, run.model_path)
 
     def evaluate(self, run, data: Any = None) -> dict:
         """Metrics of ``run``'s model on held-out data (``data`` None: the run's own held-out
-        split, else a path or TaskData). Returns a JSON-ready dict with at least one metric."""
+        split, else a path or the TaskData of training). A JSON-ready dict, one metric at least."""
         raise NotImplementedError
 
     def predict(self, run, inputs: Any, **options) -> list:
         """One JSON-ready result per input (e.g. ``{"path", "top": [[class, prob], ...]}``)."""
         raise NotImplementedError
 
-    def export(self, run, **options):
-        """Write a deployable artifact; the default is the image-model export in zoo.exporting."""
-        from zoo import exporting
+    def export_spec(self, run, format: str, examples: int):
+        """What the export pipeline needs for ``format`` (one of :attr:`EXPORTS`): a
+        :class:`zoo.tasks.ExportSpec`, or a list of them for several artifacts. ``examples`` caps
+        the held-out examples the artifact is compared on."""
+        raise ZooError(f"{self.title} runs cannot be exported")
 
-        return exporting.export(run, **options)
+    def config_extra(self, data: TaskData) -> dict:
+        """Task-specific top-level config.json fields (image tasks add backbone, image_size...)."""
+        return {}
 
     def run_name(self) -> str:
         """The ``runs/<name>-<n>`` stem for the default ``--out``."""
         return self.model_name or self.name
 
-    def config_extra(self) -> dict:
-        """Task-specific top-level config.json fields (image tasks add backbone, image_size...)."""
-        return {}
+    # -- reading a run back -----------------------------------------------------------------
+    def preprocessor(self, run) -> Preprocessor | None:
+        """The preprocessor saved with ``run`` (None when this task fits none)."""
+        if self.preprocessor_class is None or not run.file(PREPROCESSOR_FILE).is_file():
+            return None
+        return self.preprocessor_class.load(run)
+
+    @classmethod
+    def from_run(cls, run) -> "Task":
+        """The task that trained ``run``, with the options it was trained with."""
+        config = run.config
+        known = cls.all_options()
+        options = {k: v for k, v in config.get("options", {}).items() if k in known}
+        return cls(model_name=config.get("model"), **options)
 
     # -- the whole job ----------------------------------------------------------------------
     def train(self, log: Callable[[str], None] = print):
-        """Create (or resume) the run directory, load data, build, fit, save, evaluate.
-
-        Returns the :class:`zoo.runs.Run`. The model is saved atomically to model.keras with
-        the best validation weights; metrics.json holds :meth:`evaluate` on held-out data.
-        """
+        """Create (or resume) the run directory and run the lifecycle; returns the
+        :class:`zoo.runs.Run`. The model is saved atomically with the best validation weights;
+        metrics.json holds :meth:`evaluate` on held-out data."""
         self.log = log
         self.check()
         from zoo import distribute
@@ -241,7 +346,7 @@ class Task:
         if self.strategy is None:  # MultiWorkerMirroredStrategy must precede any TF operation
             self.strategy = distribute.resolve_strategy(opts["strategy"])
         import zoo.training as loop
-        from zoo import plots
+        from zoo import plots, plugins
 
         run = distribute.create_run(self.strategy, opts["out"], self.run_name(), opts["resume"])
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
@@ -253,17 +358,21 @@ class Task:
             if not any(run.path.iterdir()):
                 run.path.rmdir()
             raise
+        resuming = opts["resume"] and run.file(PREPROCESSOR_FILE).is_file()
+        data.preprocessor = self.preprocessor(run) if resuming else self.fit_preprocessor(data)
         self.write_config(run, data)
         with loop.strategy_scope(self.strategy):
             model = self.build_model(data)
         distribute.prepare_model(model, self.strategy)
+        callbacks = self.callbacks(run, model, data) + plugins.training_callbacks(run, self, log)
         summary = loop.fit(model, distribute.distribute_data(data, self.strategy), run,
-                           self.stages(model, data), patience=opts["patience"],
-                           resume=opts["resume"], log=log, strategy=self.strategy,
+                           self.stages(model, data), callbacks=callbacks,
+                           patience=opts["patience"], resume=opts["resume"], log=log,
+                           strategy=self.strategy,
                            jit_compile=distribute.jit_compile(opts["jit_compile"]))
         summary.update(replicas=distribute.replicas(self.strategy),
                        global_batch_size=self.global_batch_size)
-        loop.save_model(model, run.model_path)
+        self.save(run, model, data)
         plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
         metrics = {**self.evaluate(run, data), "training": summary}
         run.write("metrics.json", metrics)
@@ -271,11 +380,16 @@ class Task:
         return run
 
     def write_config(self, run, data: TaskData) -> None:
-        """config.json, labels.json and splits.json (on resume the existing ones are kept)."""
+        """config.json, labels.json, splits.json and the preprocessor (on resume the existing
+        ones are kept)."""
         if self.options["resume"] and run.file("config.json").is_file():
             return
-        config = {"task": self.name, "model": self.model_name, **self.config_extra(),
-                  "options": {k: v for k, v in self.options.items() if k != "resume"},
+        options = {k: v for k, v in self.options.items() if k != "resume"}
+        if options["data"] and Path(options["data"]).expanduser().exists():
+            # evaluate and export rebuild the task from here, maybe from another directory
+            options["data"] = str(Path(options["data"]).expanduser().resolve())
+        config = {"task": self.name, "model": self.model_name, **self.config_extra(data),
+                  "options": options,
                   "data": {**data.info, "classes": data.classes},
                   "versions": versions(),
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -283,15 +397,18 @@ class Task:
             run.write("labels.json", list(data.classes))
         if data.splits is not None:
             run.write("splits.json", data.splits)
+        if data.preprocessor is not None:
+            data.preprocessor.save(run)
         run.write("config.json", config)
 
-    @classmethod
-    def from_run(cls, run) -> "Task":
-        """The task that trained ``run``, with the options it was trained with."""
-        config = run.config
-        known = cls.all_options()
-        options = {k: v for k, v in config.get("options", {}).items() if k in known}
-        return cls(model_name=config.get("model"), **options)
+
+def sample_rows(rows: list, size: int, seed: int = 0) -> list:
+    """A fixed (seeded) random subset of ``rows`` in their original order; all when they fit.
+    How tasks pick the held-out examples an export is compared on."""
+    if len(rows) <= size:
+        return list(rows)
+    keep = sorted(random.Random(seed).sample(range(len(rows)), size))
+    return [rows[i] for i in keep]
 
 
 def versions() -> dict:

@@ -1,23 +1,30 @@
-"""Image classification by transfer learning: ``zoo finetune BACKBONE --data DIR``.
+"""Image classification: ``zoo finetune BACKBONE --data DIR`` and ``zoo train MODEL`` for whole
+models whose spec names this task.
 
-The model is ``raw RGB 0-255 -> augmentation (training only) -> backbone (its preprocessing
-inside) -> head``. With pretrained weights it trains in two stages: the head alone with the
-backbone frozen and called with ``training=False`` (BatchNorm keeps its statistics, now and
-after unfreezing, as the Keras transfer-learning guide recommends), then the top ``--unfreeze``
-layers of the backbone at ``--fine-tune-lr``. With ``--weights none`` everything trains from
-scratch in one stage, BatchNorm in training mode. Each stage warms up then decays by a cosine.
+Fine-tuning, the model is ``raw RGB 0-255 -> augmentation (training only) -> backbone (its
+preprocessing inside) -> head``. With pretrained weights it trains in two stages: the head alone
+with the backbone frozen and called with ``training=False`` (BatchNorm keeps its statistics, now
+and after unfreezing, as the Keras transfer-learning guide recommends), then the top
+``--unfreeze`` layers of the backbone at ``--fine-tune-lr``. With ``--weights none`` everything
+trains from scratch in one stage, BatchNorm in training mode. Each stage warms up then decays by
+a cosine.
+
+A whole model (``zoo.Model`` spec, ``task="image_classification"``) is built as
+``build(num_classes=N, input_shape=(H, W, 3))`` -> a Keras model from raw RGB 0-255 to class
+probabilities; the task puts the augmentation in front and trains it in one stage.
 
 Importing this module is light; TensorFlow is imported by the methods.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData
+from zoo.tasks.base import Option, Task, TaskData, cli_name, sample_rows
 
 
 def image_size(value) -> list[int]:
@@ -55,7 +62,8 @@ def augment_list(value) -> str:
 
 
 class ImageClassificationTask(Task):
-    """Fine-tune (or train from scratch) a registered backbone on a class-per-folder image set."""
+    """Fine-tune (or train from scratch) a registered backbone, or train a whole registered
+    image model, on a class-per-folder image set."""
 
     name = "image_classification"
     OPTIONS = {
@@ -79,35 +87,83 @@ class ImageClassificationTask(Task):
                                ("none", "auto")),
     }
 
-    def __init__(self, model_name: str | None = None, **options):
-        super().__init__(model_name, **options)
-        if not self.model_name:
-            raise ZooError("image classification needs a backbone: zoo finetune BACKBONE "
-                           "--data DIR (see 'zoo list backbones')")
-        import zoo
+    EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
+    #: Options of the backbone + head recipe, meaningless for a whole model.
+    BACKBONE_OPTIONS = frozenset({"head", "head_init", "dropout", "weights", "unfreeze",
+                                  "fine_tune_lr", "fine_tune_epochs"})
 
-        self.backbone_spec = zoo.spec("backbone", self.model_name)
-        self.model_name = self.backbone_spec.name
+    def __init__(self, model_name: str | None = None, backbone: str | None = None, **options):
+        """``backbone`` for ``zoo finetune``; else ``model_name`` is a registered whole model."""
+        super().__init__(model_name or backbone, **options)
+        self.backbone = backbone
+        self.given = {name.lstrip("-").replace("-", "_") for name in options}
+
+    @classmethod
+    def train_options(cls) -> dict[str, Option]:
+        """A whole model trains without the backbone + head recipe's options."""
+        return {k: v for k, v in cls.all_options().items() if k not in cls.BACKBONE_OPTIONS}
+
+    @classmethod
+    def from_run(cls, run) -> "ImageClassificationTask":
+        task = super().from_run(run)
+        config = run.config
+        task.backbone = config.get("backbone")
+        task.options["image_size"] = config.get("image_size") or task.options["image_size"]
+        return task
 
     # -- settings derived from the options ----------------------------------------------------
+    @functools.cached_property
+    def backbone_spec(self):
+        import zoo
+
+        return zoo.spec("backbone", self.backbone)
+
+    @functools.cached_property
+    def model_spec(self):
+        import zoo
+
+        return zoo.spec("model", self.model_name)
+
     @property
     def size(self) -> tuple[int, int]:
-        size = self.options["image_size"] or [self.backbone_spec.input_size] * 2
-        return tuple(size)
+        if self.options["image_size"]:
+            return tuple(self.options["image_size"])
+        if self.backbone is not None:
+            return (self.backbone_spec.input_size,) * 2
+        default = inspect.signature(self.model_spec.load()).parameters.get("input_shape")
+        if default is None or not isinstance(default.default, (tuple, list)):
+            raise ZooError(f"model {self.model_name!r} has no default input_shape; pass "
+                           f"--image-size")
+        return tuple(int(v) for v in default.default[:2])
 
     @property
     def pretrained(self) -> bool:
-        return self.options["weights"] not in (None, "none")
+        return self.backbone is not None and self.options["weights"] not in (None, "none")
 
-    def config_extra(self) -> dict:
+    def config_extra(self, data) -> dict:
+        if self.backbone is None:
+            return {"image_size": list(self.size)}
         return {"backbone": self.backbone_spec.name, "image_size": list(self.size),
                 "preprocess": self.backbone_spec.preprocess}
 
     def check(self) -> None:
         from zoo import weights
 
+        if not self.model_name:
+            raise ZooError("image classification needs a backbone: zoo finetune BACKBONE "
+                           "--data DIR (see 'zoo list backbones')")
         if not self.options["data"]:
             raise ZooError("pass --data DIR: a folder with one sub-folder of images per class")
+        if self.backbone is None:
+            not_for_models = sorted(self.given & self.BACKBONE_OPTIONS)
+            if not_for_models:
+                raise ZooError(f"--{cli_name(not_for_models[0])} belongs to the backbone + head "
+                               f"recipe of 'zoo finetune BACKBONE'; {self.model_spec.name!r} is "
+                               f"a whole model")
+            self.model_name = self.model_spec.name
+            self.size  # noqa: B018 - no input size is an error the user should see now
+            return
+        self.backbone = self.model_name = self.backbone_spec.name
         weights.resolve(self.backbone_spec, self.options["weights"])  # downloads once, cached
 
     # -- data -----------------------------------------------------------------------------------
@@ -139,6 +195,23 @@ class ImageClassificationTask(Task):
     def build_model(self, data: TaskData):
         import keras
 
+        opts = self.options
+        images = keras.Input((*self.size, 3), name="image")
+        x = images if opts["no_augment"] else \
+            augmentation(opts["augment"].split(","), opts["seed"])(images)
+        if self.backbone is None:
+            model, described = self._whole_model(images, x, len(data.classes))
+        else:
+            model, described = self._backbone_and_head(images, x, len(data.classes))
+        self._compile(model, opts["lr"], data, opts["epochs"])
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+        self.log(f"Model: {described}, {model.count_params():,} parameters, "
+                 f"{trainable:,} trainable")
+        return model
+
+    def _backbone_and_head(self, images, x, num_classes: int):
+        import keras
+
         import zoo
 
         opts = self.options
@@ -148,21 +221,26 @@ class ImageClassificationTask(Task):
                            f"classification needs a classification head such as 'classifier'")
         features = zoo.create_backbone(self.backbone_spec, opts["weights"],
                                        input_shape=(*self.size, 3))
-        images = keras.Input((*self.size, 3), name="image")
-        x = images if opts["no_augment"] else \
-            augmentation(opts["augment"].split(","), opts["seed"])(images)
         # Pretrained: BatchNorm stays in inference mode in both stages (see the module doc).
         x = features(x, training=False) if self.pretrained else features(x)
-        head = head_spec.load()(len(data.classes), dropout=opts["dropout"],
+        head = head_spec.load()(num_classes, dropout=opts["dropout"],
                                 kernel_initializer=_initializer(opts["head_init"]))
         model = keras.Model(images, head(x), name=f"{self.model_name}_classifier")
         backbone(model).trainable = not self.pretrained
-        self._compile(model, opts["lr"], data, opts["epochs"])
-        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
         origin = f"weights {opts['weights']}" if self.pretrained else "from scratch"
-        self.log(f"Model: {self.model_name} ({origin}) + {head_spec.name} head, "
-                 f"{model.count_params():,} parameters, {trainable:,} trainable")
-        return model
+        return model, f"{self.model_name} ({origin}) + {head_spec.name} head"
+
+    def _whole_model(self, images, x, num_classes: int):
+        import keras
+
+        network = self.model_spec.load()(num_classes=num_classes, input_shape=(*self.size, 3))
+        outputs = network(x)
+        if tuple(outputs.shape[1:]) != (num_classes,):
+            raise ZooError(f"model {self.model_name!r} built with num_classes={num_classes} "
+                           f"outputs shape {tuple(outputs.shape)}; the image task needs class "
+                           f"probabilities of shape (batch, {num_classes})")
+        model = keras.Model(images, outputs, name=f"{self.model_name}_classifier")
+        return model, f"{self.model_name} (whole model, {self.model_spec.plugin})"
 
     def stages(self, model, data: TaskData) -> list:
         from zoo.training import Stage
@@ -208,6 +286,7 @@ class ImageClassificationTask(Task):
 
         from zoo import plots
         from zoo.data.images import heldout_items, image_dataset, scan_folder
+        from zoo.metrics import classification_metrics
 
         classes = run.labels
         if data is None or isinstance(data, TaskData):
@@ -240,6 +319,7 @@ class ImageClassificationTask(Task):
         ``inputs`` are image files or folders; unreadable files are reported and left out.
         """
         from zoo.data.images import list_images, load_images
+        from zoo.metrics import rankings
 
         paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
         for path, reason in skipped:
@@ -256,19 +336,102 @@ class ImageClassificationTask(Task):
                         for path, ranking in zip(chunk, rankings(probabilities, classes, top_k))]
         return results
 
+    # -- export -----------------------------------------------------------------------------
+    def export_spec(self, run, format: str, examples: int):
+        """Raw RGB pixels in (float32 0-255; uint8 too in the SavedModel), class probabilities
+        out, compared on held-out images read from disk as an app reads them."""
+        import numpy as np
 
-def rankings(probabilities, classes: list[str], top_k: int = 1) -> list[dict]:
-    """``{"class", "probability", "top": [[class, probability], ...]}`` per row of
-    ``probabilities``: the ``top_k`` best classes, best first (what every predict returns)."""
+        from zoo.tasks.exports import Agreement, ExportSpec, Input
+
+        splits = run.read("splits.json")
+        split = next((s for s in ("val", "test") if splits.get(s)), None)
+        if split is None:
+            raise ZooError(f"run {run.path} has no val or test images in splits.json to verify "
+                           f"the export against; retrain with a validation split")
+        rows = sample_rows(splits[split], examples)
+        images = self._run_images(run, [path for path, _ in rows], f"the {split} split")
+        model = run.load_model(compile=False)  # inference needs no optimizer
+        probabilities = probabilities_function(model, self.size)
+        height, width = self.size
+        return ExportSpec(
+            function=lambda pixels: {"scores": probabilities(pixels)},
+            inputs=(Input("images", (height, width, 3), "float32", also=("uint8",)),),
+            examples=(images,), truth=np.array([label for _, label in rows]),
+            examples_from=f"{split} split", comparison=Agreement(), output="scores",
+            track=(model,), labels=tuple(str(label) for label in run.labels),
+            calibration=lambda folder, size: (self.calibration_images(run, folder, size),),
+            metadata=self.tflite_metadata(run))
+
+    def calibration_images(self, run, folder, size: int):
+        """Raw float32 pixels for int8 calibration: a fixed sample of ``folder``'s images, else
+        of the run's training images. The first image pins the range to exactly 0-255, so the
+        uint8 input takes raw pixels (scale 1, zero point 0)."""
+        from zoo.data.images import list_images
+
+        if folder is not None:
+            if not Path(folder).is_dir():
+                raise ZooError(f"--calibration {folder} is not a directory of images")
+            paths, _ = list_images([folder])
+            if not paths:
+                raise ZooError(f"--calibration {folder} holds no readable images")
+        else:
+            paths = [path for path, _ in run.read("splits.json").get("train", [])]
+            if not paths:
+                raise ZooError(f"run {run.path} lists no training images in splits.json; "
+                               f"pass --calibration DIR with a few hundred typical images")
+        images = self._run_images(run, sample_rows(paths, size), "the calibration images")
+        images[0, 0, 0, :], images[0, 0, 1, :] = 0.0, 255.0
+        return images
+
+    def _run_images(self, run, paths, what: str):
+        from zoo.data.images import load_images
+
+        try:
+            return load_images(paths, self.size)
+        except OSError as exc:
+            raise ZooError(f"cannot read an image of {what} listed in {run.path}: {exc}; "
+                           f"were the run's data moved or deleted?") from None
+
+    def tflite_metadata(self, run) -> dict:
+        """What an app needs to feed the model and read its output, without reading Python."""
+        config = run.config
+        height, width = self.size
+        return {
+            "format": "zoo-image-classifier/1",
+            "task": config.get("task", self.name),
+            "model": config.get("model"),
+            "backbone": config.get("backbone"),
+            "labels": [str(label) for label in run.labels],
+            "input": {"height": height, "width": width, "channels": 3, "layout": "NHWC",
+                      "color": "RGB", "range": [0, 255], "resize": "bilinear",
+                      "preprocessing": "none outside the model: feed raw RGB pixels; the model "
+                                       f"applies {config.get('preprocess') or 'its own'} scaling "
+                                       f"itself"},
+            "output": {"kind": "probabilities", "classes": len(run.labels)},
+        }
+
+
+def probabilities_function(model, size):
+    """``images -> probabilities`` for the Keras model in inference mode, with a softmax added
+    when the model ends in logits (rows in [0, 1] summing to 1 on a black and a noise image are
+    probabilities; logits essentially never are)."""
     import numpy as np
+    import tensorflow as tf
 
-    k = max(1, min(int(top_k), len(classes)))
-    best = np.argsort(probabilities, axis=-1)[:, ::-1][:, :k]
-    rows = []
-    for row, order in zip(probabilities, best):
-        top = [[classes[i], round(float(row[i]), 4)] for i in order]
-        rows.append({"class": top[0][0], "probability": top[0][1], "top": top})
-    return rows
+    height, width = size
+    probes = np.stack([np.zeros((height, width, 3), np.float32),
+                       np.random.default_rng(0).uniform(0, 255, (height, width, 3))
+                       .astype(np.float32)])
+    outputs = np.asarray(model(probes, training=False))
+    is_probability = bool(outputs.ndim == 2 and outputs.min() >= 0 and outputs.max() <= 1
+                          and np.allclose(outputs.sum(-1), 1, atol=1e-3))
+
+    def probabilities(images):
+        scores = model(images, training=False)
+        return scores if is_probability else tf.nn.softmax(scores)
+
+    return probabilities
 
 
 def backbone(model):
@@ -302,29 +465,6 @@ def augmentation(names: list[str], seed: int):
         "contrast": lambda: keras.layers.RandomContrast(0.1, value_range=(0, 255), seed=seed),
     }
     return keras.Sequential([layers[name]() for name in names], name="augment")
-
-
-def classification_metrics(labels, probabilities, classes: list[str]) -> dict:
-    """Accuracy, top-k accuracy, per-class precision/recall/support and the confusion matrix."""
-    import numpy as np
-
-    predicted = probabilities.argmax(axis=1)
-    n = len(classes)
-    matrix = np.zeros((n, n), dtype=int)
-    np.add.at(matrix, (labels, predicted), 1)
-    k = min(5, n)
-    top_k = np.argsort(probabilities, axis=1)[:, ::-1][:, :k]
-    per_class = {}
-    for i, name in enumerate(classes):
-        predicted_i, actual_i = matrix[:, i].sum(), matrix[i, :].sum()
-        per_class[name] = {
-            "precision": round(float(matrix[i, i] / predicted_i), 4) if predicted_i else 0.0,
-            "recall": round(float(matrix[i, i] / actual_i), 4) if actual_i else 0.0,
-            "support": int(actual_i)}
-    return {"accuracy": round(float((predicted == labels).mean()), 4),
-            f"top{k}_accuracy": round(float((top_k == labels[:, None]).any(axis=1).mean()), 4),
-            "count": int(len(labels)), "per_class": per_class,
-            "confusion_matrix": matrix.tolist()}
 
 
 def _initializer(name: str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 import zoo
-from zoo.tasks.base import Option
+from zoo.tasks import Option
 from zoo.tasks.image_classification import ImageClassificationTask
 from zoo_cli.completion import component_names
 from zoo_cli.output import echo_json
@@ -69,6 +69,8 @@ def train_command(ctx, model):
     zoo train lstm_classifier --help        the options of that model's task
     zoo list models                         what can be trained
     """
+    if model in ("-h", "--help"):  # `zoo train --help`: the option parser saw a model name
+        model, ctx.args = None, [model, *ctx.args]
     wants_help = bool({"-h", "--help"} & set(ctx.args))
     if model is None or wants_help:
         click.echo(ctx.get_help())
@@ -81,10 +83,13 @@ def train_command(ctx, model):
 
 
 def _echo_task_options(model: str) -> None:
-    """The options of MODEL's task, as --help would list them."""
+    """MODEL's summary and the options of its task, as --help would list them."""
     from zoo_cli.output import echo_table
 
-    click.echo(f"\nOptions of {model}'s task:")
+    spec = zoo.spec("model", model)
+    click.echo(f"\n{spec.name} ({spec.plugin}): {spec.summary}" if spec.summary else
+               f"\n{spec.name} ({spec.plugin})")
+    click.echo(f"\nOptions of its task, {spec.task}:")
     rows = []
     for name, option in zoo.train_options(model).items():
         value = "" if option.type is bool else f" {name.split('_')[-1].upper()}"
@@ -110,13 +115,16 @@ def evaluate_command(run, data, as_json):
 
 @click.command("predict")
 @click.argument("run", type=click.Path(file_okay=False))
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How many classes to show per image.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per image.")
-def predict_command(run, paths, top_k, as_json):
-    """Classify images (files or folders) with the model of RUN: "path  class  probability"."""
-    results = zoo.predict(run, list(paths), top_k=top_k, log=_err if as_json else click.echo)
+              help="How many classes to show per input.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per input.")
+def predict_command(run, inputs, top_k, as_json):
+    """Predict with the model of RUN: "input  class  probability" per input.
+
+    INPUTS are what the run's task reads: image files or folders, texts, a CSV file, values.
+    """
+    results = zoo.predict(run, list(inputs), top_k=top_k, log=_err if as_json else click.echo)
     if as_json:
         echo_json(results)
         return
@@ -124,8 +132,9 @@ def predict_command(run, paths, top_k, as_json):
         if "top" not in row:  # not a class ranking (a forecaster's step and value): its fields
             click.echo("  ".join(f"{key} {value}" for key, value in row.items()))
             continue
-        subject = row.get("path", row.get("text"))  # image tasks give a path, text tasks the text
-        click.echo("  ".join([subject] + [f"{name}  {p:.2f}" for name, p in row["top"]]))
+        # what was classified: a path, a text, a row, ...; then the ranked classes
+        subject = [str(v) for k, v in row.items() if k not in ("class", "probability", "top")]
+        click.echo("  ".join(subject + [f"{name}  {p:.2f}" for name, p in row["top"]]))
 
 
 def _key_values(args: list[str]) -> dict[str, str | bool]:
@@ -153,7 +162,7 @@ def _echo_metrics(metrics: dict) -> None:
                 if isinstance(v, float) and "accuracy" in k or k == "loss"]
     if headline:
         click.echo(f"Held-out ({metrics.get('data', 'data')}, {metrics.get('count', '?')} "
-                   f"images): " + ", ".join(headline))
+                   f"examples): " + ", ".join(headline))
     per_class = metrics.get("per_class") or {}
     if per_class:
         width = max(len(name) for name in per_class)

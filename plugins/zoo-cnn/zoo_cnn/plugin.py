@@ -2,7 +2,7 @@
 
 import zoo
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 
 _SMALL = dict(input_size=32, weights=("none",), preprocess="scale_0_1")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import zoo
-from zoo.data.digits import write_digits
+from zoo.data import write_digits
 from zoo_gan.api import generate
 from zoo_gan.quality import independent_digit_judge
 

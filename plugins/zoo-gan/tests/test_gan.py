@@ -60,6 +60,9 @@ def test_run_directory_tracks_samples_losses_and_quality(cgan_run):
     assert {"model.keras", "generator.keras", "discriminator.keras", "quality.keras",
             "curves.png", "history.csv", "labels.json", "config.json"} <= files
     assert len(list((cgan_run.path / "samples").glob("epoch-*.png"))) == 15
+    config = cgan_run.config
+    assert config["image_size"] == [16, 16] and config["channels"] == 1
+    assert config["data"]["channels"] == 1 and config["data"]["images"] > 0
     rows = list(csv.DictReader(open(cgan_run.file("history.csv"))))
     frechet = [float(r["frechet"]) for r in rows]
     assert frechet[-1] < 0.5 * frechet[0]
@@ -99,23 +102,75 @@ def test_label_and_seed(cgan_run, digit_judge, tmp_path):
 
 
 def test_generator_exports_run_and_agree(cgan_run, tmp_path):
+    import json
+
     import tensorflow as tf
-
-    from zoo_gan.api import export
-
-    report = export(cgan_run, format="tflite", out=tmp_path / "g.tflite")
-    assert report["passed"] and report["max_abs_diff"] < 1.0
-    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in report["ops"])
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(tmp_path / "g.tflite"))
+    report = zoo.export(cgan_run.path, format="tflite")
+    target = cgan_run.file("exports") / "generator-none.tflite"
+    assert report["artifact"] == str(target) and target.is_file()
+    assert report["passed"] and report["max_abs_diff"] < 1.0
+    assert report["heldout_examples"] == 8 and report["image_shape"] == [16, 16, 1]
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in report["ops"])
+    assert not report["custom_ops"]
+    names = " ".join(i["name"] for i in report["inputs"])
+    assert "latent" in names and "label" in names
+    interpreter = Interpreter(model_path=str(target))
     names = " ".join(d["name"] for d in interpreter.get_input_details())
     assert "latent" in names and "label" in names
-    report = export(cgan_run, format="saved_model", out=tmp_path / "sm")
-    assert report["passed"]
-    serve = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
-    images = serve(latent=tf.zeros((2, 64)), label=tf.constant([1, 2]))["images"]
-    assert images.shape == (2, 16, 16, 1)
+    (image,) = interpreter.get_output_details()
+    assert list(image["shape"]) == [1, 16, 16, 1] and image["dtype"] == np.float32
+
+    half = zoo.export(cgan_run.path, format="tflite", quantize="float16",
+                      out=tmp_path / "g16.tflite")
+    assert half["passed"] and half["quantize"] == "float16"
+    assert half["size_bytes"] < report["size_bytes"]
+
+    report = zoo.export(cgan_run.path, format="saved_model")
+    folder = cgan_run.file("exports") / "generator_saved_model"
+    assert report["passed"] and report["artifact"] == str(folder)
+    assert {i["name"] for i in report["inputs"]} == {"latent", "label"}
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    images = serve(latent=tf.zeros((2, 64)), label=tf.constant([1, 2]))["images"].numpy()
+    assert images.shape == (2, 16, 16, 1) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 255
+    reports = json.loads((cgan_run.file("exports") / "export-report.json").read_text())
+    assert reports["generator-none.tflite"]["passed"]
+    assert reports["generator_saved_model"]["passed"]
+
+    with pytest.raises(zoo.ZooError, match="int8"):
+        zoo.export(cgan_run.path, format="tflite", quantize="int8")
+
+
+def test_an_export_that_differs_from_keras_is_kept_aside(cgan_run, monkeypatch):
+    import json
+
+    from zoo import exporting
+
+    good = cgan_run.file("exports") / "generator-none.tflite"
+    if not good.is_file():
+        zoo.export(cgan_run.path, format="tflite")
+    before = good.read_bytes()
+
+    def brighter(spec, quantize, representative=None):  # a file 40 levels off the generator
+        import dataclasses
+
+        return convert(dataclasses.replace(spec, function=lambda *inputs: {
+            "images": spec.function(*inputs)["images"] + 40.0}), quantize, representative)
+
+    convert = exporting.tflite_bytes
+    monkeypatch.setattr(exporting, "tflite_bytes", brighter)
+    with pytest.raises(zoo.ZooError, match="differ from the Keras model") as error:
+        zoo.export(cgan_run.path, format="tflite")
+    assert "of 255 per pixel" in str(error.value)
+    assert good.read_bytes() == before  # the good artifact is left alone
+    rejected = good.with_name("generator-none.rejected.tflite")
+    assert rejected.is_file() and rejected.read_bytes() != before
+    reports = json.loads((good.parent / "export-report.json").read_text())
+    assert reports[rejected.name]["passed"] is False
+    assert reports[rejected.name]["max_abs_diff"] > 1.0
+    assert reports[good.name]["passed"] is True
 
 
 def test_wgan_gp_trains_and_resumes_with_both_optimizers(tmp_path):
@@ -141,6 +196,14 @@ def test_wgan_gp_trains_and_resumes_with_both_optimizers(tmp_path):
     with pytest.raises(zoo.ZooError, match="unconditional"):
         generate(run.path, n=1, label="3")
     assert len(generate(run.path, n=3, out=tmp_path / "g")) == 3
+    # An unconditional generator exports with the latent vector as its only input.
+    report = zoo.export(run.path, format="tflite", quantize="dynamic")
+    assert report["passed"] and report["artifact"].endswith("generator-dynamic.tflite")
+    assert len(report["inputs"]) == 1 and "latent" in report["inputs"][0]["name"]
+    # Evaluated again from the run alone: the task rebuilds its data from config.json.
+    figures = zoo.evaluate(run.path, **QUIET)
+    assert figures["samples"] == 50 and figures["frechet"] >= 0
+    assert 0 <= figures["near_real_fraction"] <= 1
 
 
 def test_dcgan_train_step_updates_both_networks():

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.errors import ZooError
+from zoo import ZooError
 
 LOSSES = ("bce", "wgan_gp")
 
@@ -128,12 +128,6 @@ class GAN(keras.Model):
 
     def compile_from_config(self, config):
         self.compile(**config)
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit`` plus ``self.epoch_callbacks`` (samples, quality), run first so the
-        figures they add to the epoch's logs reach every later callback (history.csv)."""
-        callbacks = [*getattr(self, "epoch_callbacks", ()), *(callbacks or ())]
-        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     @property
     def metrics(self):

@@ -5,7 +5,7 @@ import click
 
 import zoo
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 TASK = "zoo_gan.tasks:GANTask"
 
 

@@ -1,26 +1,50 @@
-"""The GAN task: ``zoo train dcgan|cgan|wgan_gp --data DIR --image-size 32``.
+"""The GAN task: ``zoo train dcgan|cgan|wgan_gp --data DIR --image-size 32`` (Task API v2).
 
 Data is a folder with one sub-folder per class (a single folder is fine for ``dcgan`` and
 ``wgan_gp``; ``cgan`` needs two or more). All images are read into memory once (GAN data sets
 here are small) at ``--image-size``; when every image is gray the networks use one channel.
+:meth:`GANTask.load_data` returns them as a :class:`GANData`.
 
 Training goes through the shared loop (:mod:`zoo.training`): run directory, progress, ``--seed``,
-``--resume``, per-epoch checkpoints with both optimizers' state. On top of it each epoch writes
-``samples/epoch-NNN.png`` (a fixed-latent grid, one row per class for ``cgan``) and adds the
-quality figure ``frechet`` (see :mod:`zoo_gan.quality`) to history.csv; curves.png plots it with
-both losses. The run directory then holds ``model.keras`` (the whole GAN), ``generator.keras``,
-``discriminator.keras``, ``quality.keras`` (the judge) and metrics.json with the final figures.
+``--resume``, per-epoch checkpoints with both optimizers' state. :meth:`GANTask.callbacks` adds,
+each epoch, ``samples/epoch-NNN.png`` (a fixed-latent grid, one row per class for ``cgan``) and
+the quality figure ``frechet`` (see :mod:`zoo_gan.quality`) in history.csv; curves.png plots it
+with both losses. The run directory then holds ``model.keras`` (the whole GAN),
+``generator.keras``, ``discriminator.keras`` (:meth:`GANTask.save`), ``quality.keras`` (the
+judge) and metrics.json with the final figures.
+
+``zoo export`` writes the generator (:meth:`GANTask.export_spec`): latent (and label) in, float32
+pixels 0-255 out, compared with Keras on fixed latent vectors.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
+from zoo import ZooError
+from zoo.tasks import (Closeness, ExportSpec, Input, Option, Stage, Task, TaskData,
+                       non_negative_int, positive_int)
 
 QUALITY_MODEL = "quality.keras"
 GRID_COLUMNS = 10
+#: Quantizations a generator exports with (no full-integer export for generators).
+QUANTIZATIONS = ("none", "float16", "dynamic")
+#: Fixed latent vectors an exported generator is compared with Keras on.
+EXPORT_EXAMPLES = 8
+#: How far an exported generator's pixels (0-255) may be from the Keras generator's.
+EXPORT_TOLERANCE = {"none": 1.0, "float16": 16.0, "dynamic": 16.0}
+
+
+@dataclass
+class GANData(TaskData):
+    """The GAN task's data: every real image (uint8-valued float32, N x H x W x C), its class
+    index, and the number of channels the networks use."""
+
+    images: Any = None
+    labels: Any = None
+    channels: int = 3
 
 
 class GANTask(Task):
@@ -42,18 +66,23 @@ class GANTask(Task):
         "lr": Option(2e-4, float, "Adam learning rate of both networks"),
         "patience": Option(0, non_negative_int, "not used by GANs (no validation loss); keep 0"),
     }
+    EXPORTS = {"tflite": QUANTIZATIONS, "saved_model": ("none",)}
 
     # -- data -----------------------------------------------------------------------------------
-    def load_data(self) -> TaskData:
+    def load_data(self) -> GANData:
+        if not self.options["data"]:
+            raise ZooError("pass --data DIR: a folder with one sub-folder of images per class")
+        return self._read(self.options["data"], self.options["channels"])
+
+    def _read(self, path, channels: int = 0) -> GANData:
+        """Every image under ``path`` at ``--image-size``, in ``channels`` (0: detect)."""
         import numpy as np
         import tensorflow as tf
 
-        from zoo.data.images import load_images, scan_folder
+        from zoo.data import load_images, scan_folder
 
         opts = self.options
-        if not opts["data"]:
-            raise ZooError("pass --data DIR: a folder with one sub-folder of images per class")
-        root = Path(opts["data"]).expanduser()
+        root = Path(path).expanduser()
         classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else None
         folder = scan_folder(root, val_split=0.0, seed=opts["seed"], classes=classes or None)
         items = folder.splits["train"] + folder.splits["val"] + folder.splits["test"]
@@ -62,11 +91,8 @@ class GANTask(Task):
         size = opts["image_size"]
         images = load_images([p for p, _ in items], (size, size))
         labels = np.asarray([c for _, c in items], "int32")
-        channels = opts["channels"] or (1 if _is_gray(images) else 3)
+        channels = channels or (1 if _is_gray(images) else 3)
         images = images[..., :1] if channels == 1 else images
-        self.real = (images, labels)
-        self.classes = folder.classes
-        self.channels = channels
         batch = min(opts["batch_size"], len(images))
         train = (tf.data.Dataset.from_tensor_slices((images, labels))
                  .shuffle(len(images), seed=opts["seed"], reshuffle_each_iteration=True)
@@ -76,86 +102,83 @@ class GANTask(Task):
                            zip(folder.classes, np.bincount(labels, minlength=len(folder.classes)))}}
         for line in folder.report():
             self.log(line)
-        return TaskData(train=train, classes=folder.classes, info=info,
-                        splits={"train": [[p, c] for p, c in items], "val": [], "test": []})
+        return GANData(train=train, classes=folder.classes, info=info,
+                       splits={"train": [[p, c] for p, c in items], "val": [], "test": []},
+                       images=images, labels=labels, channels=channels)
 
-    def config_extra(self) -> dict:
+    def config_extra(self, data: GANData) -> dict:
         size = self.options["image_size"]
-        return {"image_size": [size, size], "channels": self.channels}
+        return {"image_size": [size, size], "channels": data.channels}
 
     # -- model ----------------------------------------------------------------------------------
-    def build_model(self, data: TaskData):
+    def build_model(self, data: GANData):
         import zoo
 
         opts = self.options
         gan = zoo.get("model", self.model_name)(
-            image_size=opts["image_size"], channels=self.channels, latent_dim=opts["latent_dim"],
+            image_size=opts["image_size"], channels=data.channels, latent_dim=opts["latent_dim"],
             num_classes=len(data.classes), width=opts["width"],
             critic_steps=opts["critic_steps"] or None)
         gan.compile(learning_rate=opts["lr"])
-        self.model = gan
         return gan
 
-    def stages(self, model, data: TaskData) -> list:
-        from zoo.training import Stage
-
-        def prepare(gan):
-            gan.epoch_callbacks = self._epoch_callbacks(gan)
-
-        return [Stage("train", self.options["epochs"], prepare=prepare,
+    def stages(self, model, data: GANData) -> list[Stage]:
+        return [Stage("train", self.options["epochs"],
                       description=f"{model.gan_loss} GAN, {len(data.classes)} classes")]
 
-    def _epoch_callbacks(self, gan) -> list:
+    def callbacks(self, run, model, data: GANData) -> list:
+        """The sample grid and the quality figure of every epoch (the judge is trained here,
+        once, and kept in the run as ``quality.keras``)."""
         from zoo_gan.callbacks import QualityCallback, SampleGrid
 
-        run_dir = Path(self.run_dir)
-        judge = self.judge(run_dir)
-        return [SampleGrid(run_dir / "samples", gan.num_classes or 0, GRID_COLUMNS,
+        judge = self.judge(run, data)
+        return [SampleGrid(run.file("samples"), model.num_classes or 0, GRID_COLUMNS,
                            seed=self.options["seed"]),
                 QualityCallback(judge, self.options["quality_samples"], self.options["seed"])]
 
-    def judge(self, run_dir: Path):
-        """The quality judge of this run: its classifier is trained once and kept in the run."""
-        import keras
-
+    def judge(self, run, data: GANData):
+        """The quality judge of ``run``: its classifier is trained once and kept in the run."""
+        import zoo
         from zoo.training import save_model
         from zoo_gan.quality import Judge, train_classifier
 
-        images, labels = self.real
-        path = run_dir / QUALITY_MODEL
+        num_classes = len(data.classes or [])
+        path = run.file(QUALITY_MODEL)
         if path.is_file():
-            classifier = keras.saving.load_model(path)
+            classifier = zoo.load_model(path)
         else:
-            self.log(f"Training the quality judge (a small classifier) on {len(images)} images")
-            classifier = train_classifier(images, labels, len(self.classes),
+            self.log(f"Training the quality judge (a small classifier) on {len(data.images)} "
+                     f"images")
+            classifier = train_classifier(data.images, data.labels, num_classes,
                                           self.options["judge_epochs"])
             save_model(classifier, path)
-        return Judge(classifier, images, len(self.classes), seed=self.options["seed"])
+        return Judge(classifier, data.images, num_classes, seed=self.options["seed"])
 
-    # -- the whole job --------------------------------------------------------------------------
-    def write_config(self, run, data: TaskData) -> None:
-        # The per-epoch callbacks write into the run; this is the first hook that sees it.
-        self.run_dir = run.path
-        super().write_config(run, data)
-
-    def train(self, log=print):
-        """The shared job, then the two networks saved on their own."""
+    def save(self, run, model, data: GANData) -> None:
+        """``model.keras`` (the whole GAN), then the two networks on their own."""
         from zoo.training import save_model
 
-        run = super().train(log=log)
-        save_model(self.model.generator, run.file("generator.keras"))
-        save_model(self.model.discriminator, run.file("discriminator.keras"))
-        return run
+        super().save(run, model, data)
+        save_model(model.generator, run.file("generator.keras"))
+        save_model(model.discriminator, run.file("discriminator.keras"))
 
+    # -- using a trained run --------------------------------------------------------------------
     def evaluate(self, run, data=None) -> dict:
-        """Quality figures for ``quality_samples`` fresh images (classes cycled for cgan)."""
+        """Quality figures for ``quality_samples`` fresh images (classes cycled for cgan),
+        against the training images (``data`` None or the TaskData of training) or the images
+        in the folder ``data``."""
         from zoo_gan.models import sample
 
-        gan = self.model if getattr(self, "model", None) is not None else run.load_model()
-        if not hasattr(self, "real"):
-            self.options["data"] = run.config["data"]["path"]
-            self.load_data()
-        judge = self.judge(Path(run.path))
+        if not isinstance(data, GANData):
+            # config.json's data path is absolute (--data may have been relative to another cwd)
+            path = data if data is not None else \
+                run.config["data"].get("path") or self.options["data"]
+            if not path:
+                raise ZooError(f"{run.path} records no data folder; pass the real images to "
+                               f"compare with (zoo evaluate RUN --data DIR)")
+            data = self._read(path, run.config.get("channels", self.options["channels"]))
+        gan = run.load_model(compile=False)
+        judge = self.judge(run, data)
         images = sample(gan.generator, self.options["quality_samples"],
                         seed=self.options["seed"] + 1)
         return judge.score(images)
@@ -164,17 +187,41 @@ class GANTask(Task):
         raise ZooError("a GAN takes no inputs to predict from; write images with "
                        "'zoo generate RUN --n N' (zoo_gan.api.generate)")
 
-    def export(self, run, **options):
-        from zoo_gan.api import export
+    def export_spec(self, run, format: str, examples: int) -> ExportSpec:
+        """The generator: ``latent`` (float32 ``[N, latent_dim]``) and, when conditional,
+        ``label`` (int32 ``[N]``) in, ``images`` (float32 pixels 0-255) out; compared with Keras
+        on fixed latent vectors (seed 0), classes cycled."""
+        import numpy as np
 
-        return export(run, **options)
+        from zoo_gan.api import load_generator
+        from zoo_gan.models import generator_num_classes
 
-    @classmethod
-    def from_run(cls, run) -> "GANTask":
-        task = super().from_run(run)
-        task.channels = run.config.get("channels", 3)
-        task.classes = run.config["data"].get("classes") or []
-        return task
+        generator = load_generator(run)
+        num_classes = generator_num_classes(generator)
+        latent_dim = int(generator.inputs[0].shape[-1])
+        count = max(1, min(EXPORT_EXAMPLES, examples))
+        latents = np.random.default_rng(0).standard_normal(
+            (EXPORT_EXAMPLES, latent_dim)).astype("float32")[:count]
+        inputs = (Input("latent", (latent_dim,), "float32"),)
+        if num_classes:
+            labels = (np.arange(count) % num_classes).astype("int32")
+            inputs += (Input("label", (), "int32"),)
+            arrays = (latents, labels)
+
+            def function(latent, label):
+                return {"images": generator([latent, label], training=False)}
+        else:
+            arrays = (latents,)
+
+            def function(latent):
+                return {"images": generator(latent, training=False)}
+
+        return ExportSpec(
+            name="generator", function=function, inputs=inputs, examples=arrays,
+            output="images", track=(generator,), examples_from="fixed latent vectors",
+            comparison=Closeness(atol=EXPORT_TOLERANCE, unit="of 255 per pixel"),
+            describe={"output": "images (float32 0-255)",
+                      "image_shape": [int(d) for d in generator.outputs[0].shape[1:]]})
 
 
 def _is_gray(images) -> bool:

@@ -1,6 +1,6 @@
 """zoo-recommenders: the three models trained through ``zoo train`` on synthetic interactions
-with genre structure, judged against the popularity and rank-8 SVD baselines; recommend, export,
-data handling. One two_tower run is shared by the session (about 10 s on 2 cores)."""
+with genre structure, judged against the popularity and rank-8 SVD baselines; recommend, export
+through the core's pipeline (zoo.export), data handling. One two_tower run is shared by the session (about 10 s on 2 cores)."""
 
 import json
 import subprocess
@@ -40,15 +40,19 @@ def test_two_tower_beats_popularity_and_is_close_to_svd(two_tower_run):
         p.name for p in two_tower_run.path.iterdir()}
 
 
-def test_item_knn_and_matrix_factorization_learn(interactions_csv, tmp_path):
+def test_item_knn_and_matrix_factorization_learn_and_cannot_export(interactions_csv, tmp_path):
     knn = zoo.train("item_knn", data=interactions_csv, out=str(tmp_path / "knn"),
-                    log=lambda line: None).metrics
-    assert knn["recall@10"] >= 1.5 * knn["baselines"]["popular"]["recall@10"]
+                    log=lambda line: None)
+    assert knn.metrics["recall@10"] >= 1.5 * knn.metrics["baselines"]["popular"]["recall@10"]
     small = tmp_path / "small.csv"
     rdata.write_synthetic(small, n_users=300, n_items=100, per_user=20, seed=1)
-    mf = zoo.train("mf", data=small, out=str(tmp_path / "mf"), epochs=8,
-                   log=lambda line: None).metrics
-    assert mf["rmse"] < 0.85 * mf["rmse_mean_baseline"]
+    mf = zoo.train("mf", data=small, out=str(tmp_path / "mf"), epochs=8, log=lambda line: None)
+    assert mf.metrics["rmse"] < 0.85 * mf.metrics["rmse_mean_baseline"]
+    for run in (knn.run, mf.run):  # no towers: nothing to serve, nothing written
+        with pytest.raises(zoo.ZooError, match=r"towers \(two_tower\)") as error:
+            zoo.export(run.path, format="saved_model")
+        assert "\n" not in str(error.value)
+        assert not run.file("exports").exists()
 
 
 def test_recommend_leaves_out_training_items_and_handles_unknown_users(two_tower_run):
@@ -74,16 +78,62 @@ def test_recommend_leaves_out_training_items_and_handles_unknown_users(two_tower
 def test_export_towers_and_retrieval(two_tower_run):
     import tensorflow as tf
 
-    from zoo_recommenders.api import export
+    report = zoo.export(two_tower_run.path, format="saved_model")
+    k = two_tower_run.config["options"]["k"]
+    folder = two_tower_run.file("exports")
+    assert report["passed"] and report["artifact"] == str(folder)
+    assert set(report["artifacts"]) == {"query_tower", "candidate_tower", "retrieval"}
+    assert report["artifacts"]["retrieval"]["agreement"] == 1.0
+    assert report["artifacts"]["retrieval"]["k"] == k
+    assert report["artifacts"]["query_tower"]["max_abs_diff"] < 1e-4
+    assert set(json.loads((folder / "export-report.json").read_text())) == set(report["artifacts"])
 
-    report = export(two_tower_run, k=5)
-    assert report["passed"] and report["artifacts"]["retrieval"]["topk_agreement"] == 1.0
-    retrieval = tf.saved_model.load(report["artifacts"]["retrieval"]["path"])
+    retrieval = tf.saved_model.load(report["artifacts"]["retrieval"]["artifact"])
     out = retrieval.signatures["serving_default"](user=tf.constant(["u0003", "u0004"]))
-    assert out["items"].shape == (2, 5) and out["items"].dtype == tf.string
-    query = tf.saved_model.load(report["artifacts"]["query_tower"]["path"])
+    assert out["items"].shape == (2, k) and out["items"].dtype == tf.string
+    assert out["scores"].dtype == tf.float32
+    # the same items as brute-force scoring with the Keras towers, best first
+    model = two_tower_run.load_model(compile=False)
+    scores = (model.query_tower(tf.constant(["u0003", "u0004"])).numpy()
+              @ model.candidate_tower(tf.constant(model.items)).numpy().T)
+    best = np.asarray(model.items)[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+    assert (out["items"].numpy().astype(str) == best).mean() >= 0.9  # ties may swap places
+    query = tf.saved_model.load(report["artifacts"]["query_tower"]["artifact"])
     embedding = query.signatures["serving_default"](user=tf.constant(["u0003"]))["embedding"]
     assert np.isclose(np.linalg.norm(embedding.numpy()), 1.0, atol=1e-4)
+    candidate = tf.saved_model.load(report["artifacts"]["candidate_tower"]["artifact"])
+    vectors = candidate.signatures["serving_default"](item=tf.constant(model.items[:3]))
+    assert vectors["embedding"].shape == (3, embedding.shape[-1])
+
+
+def test_a_tower_that_differs_from_keras_is_kept_as_rejected(two_tower_run, monkeypatch,
+                                                            tmp_path):
+    from zoo import exporting
+
+    def skewed(spec, path):  # a SavedModel whose query embeddings are off by 0.5
+        import dataclasses
+
+        if spec.name == "query_tower":
+            embed = spec.function
+            spec = dataclasses.replace(spec, function=lambda user: {
+                "embedding": embed(user)["embedding"] + 0.5})
+        write(spec, path)
+
+    write = exporting.write_saved_model
+    monkeypatch.setattr(exporting, "write_saved_model", skewed)
+    with pytest.raises(zoo.ZooError, match="differ from the Keras model") as error:
+        zoo.export(two_tower_run.path, format="saved_model", out=tmp_path / "serving")
+    assert "query_tower.rejected" in str(error.value)
+    assert (tmp_path / "serving" / "query_tower.rejected" / "saved_model.pb").is_file()
+    assert not (tmp_path / "serving" / "query_tower").exists()
+    report = json.loads((tmp_path / "serving" / "export-report.json").read_text())
+    assert report["query_tower.rejected"]["passed"] is False
+
+
+def test_export_refuses_tflite_in_one_line(two_tower_run):
+    with pytest.raises(zoo.ZooError, match="saved_model") as error:
+        zoo.export(two_tower_run, format="tflite")
+    assert "\n" not in str(error.value) and "tflite" in str(error.value)
 
 
 def test_models_reload_in_a_fresh_process(two_tower_run):

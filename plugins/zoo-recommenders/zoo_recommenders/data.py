@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import io
-from zoo.errors import ZooError
+from zoo import ZooError, io
 
 COLUMNS = ("user", "item", "rating", "timestamp")
 

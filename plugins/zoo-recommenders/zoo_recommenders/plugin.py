@@ -8,7 +8,7 @@ import click
 
 import zoo
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 TASKS = "zoo_recommenders.tasks:"
 
 

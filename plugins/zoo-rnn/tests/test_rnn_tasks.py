@@ -87,18 +87,51 @@ def test_run_model_reloads_in_a_fresh_process(text_run):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("format", ["tflite", "saved_model"])
-def test_exports_verify_against_keras(text_run, format):
-    report = zoo.export(text_run.path, format=format)
-    assert report["passed"] and report["agreement"] >= 0.99 and report["heldout_images"] > 100
-    if format == "tflite":
-        assert "WHILE" in report["ops"] and "FLEX" not in " ".join(report["ops"])
-        exports = text_run.path / "exports"
-        assert (exports / "vocabulary.txt").read_text().splitlines()[1] == "[UNK]"
-        assert (exports / "labels.txt").read_text().split() == Run.open(text_run.path).labels
+def test_exports_verify_against_keras_and_share_one_report(text_run):
+    import tensorflow as tf
+
+    exports = text_run.path / "exports"
+    tflite = zoo.export(text_run.path, format="tflite")
+    assert tflite["passed"] and tflite["agreement"] >= 0.99 and tflite["heldout_examples"] > 100
+    assert tflite["inputs"] == [{"name": "token_ids", "dtype": "int32", "shape": [1, 80]}]
+    assert tflite["custom_ops"] == [] and not [op for op in tflite["ops"] if "FLEX" in op.upper()]
+    assert (exports / "vocabulary.txt").read_text().splitlines()[1] == "[UNK]"
+    assert (exports / "labels.txt").read_text().split() == Run.open(text_run.path).labels
+
+    saved = zoo.export(text_run.path, format="saved_model")
+    assert saved["passed"] and saved["agreement"] >= 0.99 and saved["latency_ms"] > 0
+    # one merged report: the TFLite entry survives the SavedModel export
+    assert set(json.loads((exports / "export-report.json").read_text())) == \
+        {"model-none.tflite", "saved_model"}
+    serve = tf.saved_model.load(saved["artifact"]).signatures["serving_default"]
+    out = serve(text=tf.constant([STARTREK]))
+    assert out["classes"].numpy()[0].decode() in Run.open(text_run.path).labels
+    np.testing.assert_allclose(out["scores"].numpy().sum(), 1.0, rtol=1e-5)
 
 
-def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path):
+def test_a_text_export_that_disagrees_is_kept_as_rejected(text_run, monkeypatch, tmp_path):
+    from zoo import exporting
+
+    def wrong_answers(spec, quantize, representative=None):  # a file that always says class 0
+        import dataclasses
+
+        import tensorflow as tf
+
+        always_first = dataclasses.replace(spec, function=lambda ids: {
+            "scores": tf.one_hot(ids[:, 0] * 0, len(spec.labels))})
+        return convert(always_first, quantize, representative)
+
+    convert = exporting.tflite_bytes
+    monkeypatch.setattr(exporting, "tflite_bytes", wrong_answers)
+    target = tmp_path / "text.tflite"
+    with pytest.raises(zoo.ZooError, match="agrees with the Keras model on only"):
+        zoo.export(text_run.path, out=target)
+    assert not target.exists() and (tmp_path / "text.rejected.tflite").is_file()
+    assert json.loads((tmp_path / "export-report.json").read_text())[
+        "text.rejected.tflite"]["passed"] is False
+
+
+def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path, monkeypatch):
     steps = np.arange(700)
     noise = np.random.default_rng(0).normal(scale=0.05, size=700)
     series = 10 + np.sin(2 * np.pi * steps / 25) + noise
@@ -112,4 +145,19 @@ def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path):
     assert len(forecast) == 1 and abs(forecast[0]["forecast"] - (10 + np.sin(
         2 * np.pi * 700 / 25))) < 0.4
     report = zoo.export(run.path, format="tflite")
-    assert report["passed"]
+    assert report["passed"] and report["inputs"][0]["shape"] == [1, 25]
+    assert report["max_abs_diff"] <= report["tolerance"]
+
+    def late(spec, quantize, representative=None):  # a file whose forecasts are 1.0 too high
+        import dataclasses
+
+        return convert(dataclasses.replace(spec, function=lambda values: {
+            "forecast": spec.function(values)["forecast"] + 1.0}), quantize, representative)
+
+    from zoo import exporting
+
+    convert = exporting.tflite_bytes
+    monkeypatch.setattr(exporting, "tflite_bytes", late)
+    with pytest.raises(zoo.ZooError, match="differ from the Keras model"):
+        zoo.export(run.path, format="tflite", out=tmp_path / "late.tflite")
+    assert (tmp_path / "late.rejected.tflite").is_file() and not (tmp_path / "late.tflite").exists()

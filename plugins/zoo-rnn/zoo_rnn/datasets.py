@@ -15,8 +15,7 @@ import io as _io
 import re
 from pathlib import Path
 
-from zoo import io
-from zoo.errors import ZooError
+from zoo import ZooError, io
 
 #: Topics with distinct vocabularies and about 200 entries each.
 FORTUNE_CATEGORIES = ("computers", "food", "law", "love", "startrek")

@@ -2,7 +2,7 @@
 
 import zoo
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 
 TEXT_TASK = "zoo_rnn.tasks:TextClassificationTask"
 FORECAST_TASK = "zoo_rnn.tasks:ForecastingTask"

@@ -1,10 +1,12 @@
-"""Tasks of zoo-rnn, run by ``zoo train MODEL`` through the core's shared loop (zoo.training).
+"""Tasks of zoo-rnn, run by ``zoo train MODEL`` through the core's shared loop (Task API v2).
 
-* :class:`TextClassificationTask`: a ``text,label`` CSV; the vocabulary is built from the training
-  split and lives inside the saved model (a ``TextVectorization`` layer in front of the token-id
-  model), so the run's ``model.keras`` takes raw strings; ``vocabulary.txt`` is written beside it.
+* :class:`TextClassificationTask`: a ``text,label`` CSV. Its preprocessor,
+  :class:`TextVectorizer`, learns the vocabulary from the training split and is saved with the
+  run (``vocabulary.txt``); the model takes raw strings (a ``TextVectorization`` layer in front
+  of the token-id network). TFLite exports the token-id network with the vocabulary beside it.
 * :class:`ForecastingTask`: a CSV column of values in time order; windows of past values predict
-  the next ``horizon`` values. Normalization lives inside the model too.
+  the next ``horizon`` values. Its preprocessor, :class:`Standardizer`, holds the training
+  split's mean and standard deviation, which the model applies inside.
 
 Importing this module is light; TensorFlow is imported by the methods.
 """
@@ -12,25 +14,21 @@ Importing this module is light; TensorFlow is imported by the methods.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from zoo import io
-from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
+from zoo import ZooError, io
+from zoo.tasks import (Agreement, Closeness, ExportSpec, Input, Option, Preprocessor, Task,
+                       TaskData, fraction, non_negative_int, positive_int, sample_rows)
 
 VOCABULARY_NAME = "vocabulary.txt"
 #: The nested model inside a text run's model.keras that takes token ids (what TFLite ships).
 SEQUENCE_MODEL = "sequence_model"
-TEXT_QUANTIZATIONS = ("none", "float16", "dynamic")
-
-
-def fraction(value) -> float:
-    number = float(value)
-    if not 0 <= number < 1:
-        raise ValueError(value)
-    return number
+#: Quantizations the recurrent models export with (no full-integer recurrent kernels).
+QUANTIZATIONS = ("none", "float16", "dynamic")
+EXPORTS = {"tflite": QUANTIZATIONS, "saved_model": ("none",)}
 
 
 def read_csv_columns(path, columns: dict[str, str]) -> list[list[str]]:
@@ -83,6 +81,45 @@ def split_indices(labels, val_split: float, test_split: float, seed: int, strati
     return train, val, test
 
 
+class TextVectorizer(Preprocessor):
+    """Lower-cases, strips punctuation, splits on whitespace and maps words to ids: the
+    ``max_tokens`` most frequent words of the training split (0 padding, 1 unknown), cut or
+    padded to ``sequence_length``. The vocabulary is an asset, ``vocabulary.txt`` (line i is
+    id i)."""
+
+    def __init__(self, max_tokens: int = 2000, sequence_length: int = 80, vocabulary=None):
+        self.max_tokens, self.sequence_length = max_tokens, sequence_length
+        self.vocabulary = list(vocabulary or [])
+
+    def get_config(self) -> dict:
+        return {"max_tokens": self.max_tokens, "sequence_length": self.sequence_length}
+
+    def fit(self, texts) -> "TextVectorizer":
+        import keras
+        import tensorflow as tf
+
+        layer = keras.layers.TextVectorization(max_tokens=self.max_tokens)
+        layer.adapt(tf.constant(list(texts)))
+        self.vocabulary = layer.get_vocabulary()
+        return self
+
+    def layer(self):
+        """A Keras layer that applies this vocabulary (it goes inside the model)."""
+        import keras
+
+        # The layer adds "" (padding) and "[UNK]" itself; the vocabulary file starts with them.
+        return keras.layers.TextVectorization(
+            max_tokens=self.max_tokens, output_sequence_length=self.sequence_length,
+            vocabulary=self.vocabulary[2:], name="vectorize")
+
+    def save_assets(self, directory: Path) -> None:
+        io.write_text(Path(directory) / VOCABULARY_NAME, "\n".join(self.vocabulary) + "\n")
+
+    def load_assets(self, directory: Path) -> None:
+        self.vocabulary = (Path(directory) / VOCABULARY_NAME).read_text(
+            encoding="utf-8").splitlines()
+
+
 class TextClassificationTask(Task):
     """Classify short texts from a CSV with a recurrent model (``zoo train lstm_classifier``)."""
 
@@ -106,7 +143,8 @@ class TextClassificationTask(Task):
                            "(0 never stops early)"),
     }
 
-    vectorizer = None
+    preprocessor_class = TextVectorizer
+    EXPORTS = EXPORTS
 
     # -- data -------------------------------------------------------------------------------
     def _read(self, path):
@@ -114,7 +152,6 @@ class TextClassificationTask(Task):
                                        self.options["label_column"]: "label_column"})
 
     def load_data(self) -> TaskData:
-        import keras
         import tensorflow as tf
 
         opts = self.options
@@ -129,11 +166,6 @@ class TextClassificationTask(Task):
         texts = np.array(texts, dtype=object)
         parts = dict(zip(("train", "val", "test"),
                          split_indices(y, opts["val_split"], opts["test_split"], opts["seed"])))
-        self.vectorizer = keras.layers.TextVectorization(
-            max_tokens=opts["max_tokens"], output_sequence_length=opts["sequence_length"],
-            name="vectorize")
-        self.vectorizer.adapt(tf.constant(texts[parts["train"]].astype(str)))
-
         def dataset(idx, shuffle=False):
             ds = tf.data.Dataset.from_tensor_slices((texts[idx].astype(str), y[idx]))
             if shuffle:
@@ -147,19 +179,13 @@ class TextClassificationTask(Task):
         return TaskData(
             train=dataset(parts["train"], shuffle=True), val=dataset(parts["val"]),
             test=dataset(parts["test"]) if len(parts["test"]) else None, classes=classes,
-            info={"path": str(Path(opts["data"]).resolve()), "counts": counts,
-                  "vocabulary_size": int(self.vectorizer.vocabulary_size())},
+            info={"path": str(Path(opts["data"]).resolve()), "counts": counts},
             splits={split: [[str(texts[i]), int(y[i])] for i in idx]
                     for split, idx in parts.items()})
 
-    def write_config(self, run, data: TaskData) -> None:
-        saved = run.file(VOCABULARY_NAME)
-        if self.options["resume"] and saved.is_file():
-            # The checkpoint's embedding rows follow the saved vocabulary: keep it exactly.
-            self.vectorizer.set_vocabulary(saved.read_text(encoding="utf-8").splitlines()[2:])
-            return
-        super().write_config(run, data)
-        io.write_text(saved, "\n".join(self.vectorizer.get_vocabulary()) + "\n")
+    def fit_preprocessor(self, data: TaskData) -> TextVectorizer:
+        return TextVectorizer(self.options["max_tokens"], self.options["sequence_length"]).fit(
+            text for text, _ in data.splits["train"])
 
     # -- model ------------------------------------------------------------------------------
     def build_model(self, data: TaskData):
@@ -169,17 +195,18 @@ class TextClassificationTask(Task):
         from zoo.training import make_optimizer
 
         opts = self.options
+        vectorize = data.preprocessor.layer()
         sequence_model = zoo.get("model", self.model_name)(
-            num_classes=len(data.classes), vocab_size=int(self.vectorizer.vocabulary_size()),
+            num_classes=len(data.classes), vocab_size=int(vectorize.vocabulary_size()),
             sequence_length=opts["sequence_length"], embedding_dim=opts["embedding_dim"],
             units=opts["units"], dropout=opts["dropout"])
         sequence_model.name = SEQUENCE_MODEL
         text = keras.Input(shape=(), dtype="string", name="text")
-        model = keras.Model(text, sequence_model(self.vectorizer(text)), name=self.model_name)
+        model = keras.Model(text, sequence_model(vectorize(text)), name=self.model_name)
         model.compile(optimizer=make_optimizer(opts["optimizer"], opts["lr"]),
                       loss="sparse_categorical_crossentropy",
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-        self.log(f"Model: {self.model_name}, vocabulary {self.vectorizer.vocabulary_size()} words, "
+        self.log(f"Model: {self.model_name}, vocabulary {vectorize.vocabulary_size()} words, "
                  f"{model.count_params():,} parameters")
         return model
 
@@ -205,7 +232,7 @@ class TextClassificationTask(Task):
         import tensorflow as tf
 
         from zoo import plots
-        from zoo.tasks.image_classification import classification_metrics
+        from zoo.metrics import classification_metrics
 
         texts, labels, source, train_rows = self._heldout(run, data)
         classes = run.labels
@@ -232,18 +259,41 @@ class TextClassificationTask(Task):
         texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
         if not texts:
             raise ZooError("give at least one text to classify")
-        from zoo.tasks.image_classification import rankings
+        from zoo.metrics import rankings
 
         probabilities = run.load_model().predict(tf.constant(texts), verbose=0)
         return [{"text": text, **ranking}
                 for text, ranking in zip(texts, rankings(probabilities, run.labels, top_k))]
 
-    def export(self, run, format: str = "tflite", quantize: str = "none", out=None, **_) -> dict:
-        """SavedModel taking raw strings, or TFLite taking int32 token ids with
-        ``vocabulary.txt`` and ``labels.txt`` beside it; verified on held-out texts."""
-        from zoo_rnn import export
+    def export_spec(self, run, format: str, examples: int) -> ExportSpec:
+        """SavedModel: raw strings in. TFLite: the token-id network (int32
+        ``(1, sequence_length)``) with ``vocabulary.txt`` and ``labels.txt`` beside it. Both are
+        compared on the held-out texts."""
+        import tensorflow as tf
 
-        return export.export_text_run(run, format=format, quantize=quantize, out=out)
+        splits = run.read("splits.json")
+        split = "test" if splits.get("test") else "val"
+        rows = sample_rows(splits[split], examples)
+        texts = np.array([text for text, _ in rows], dtype=object)
+        model = run.load_model(compile=False)
+        common = dict(truth=np.array([label for _, label in rows]), output="scores",
+                      examples_from=f"{split} split", labels=tuple(run.labels),
+                      # dynamic-range int8 weights may move a few borderline texts
+                      comparison=Agreement({"none": 0.99, "float16": 0.99, "dynamic": 0.95}))
+        if format == "saved_model":
+            return ExportSpec(lambda text: {"scores": model(text, training=False)},
+                              (Input("text", (), "string"),), (texts,), track=(model,),
+                              **common)
+        vectorize, network = model.get_layer("vectorize"), model.get_layer(SEQUENCE_MODEL)
+        token_ids = vectorize(tf.constant(texts.astype(str))).numpy().astype("int32")
+        vocabulary = "\n".join(vectorize.get_vocabulary()) + "\n"
+        return ExportSpec(
+            lambda ids: {"scores": network(ids, training=False)},
+            (Input("token_ids", (token_ids.shape[1],), "int32"),), (token_ids,), track=(network,),
+            files={VOCABULARY_NAME: vocabulary},
+            describe={"tokenize": "lowercase, strip punctuation, split on whitespace; line i of "
+                                  f"{VOCABULARY_NAME} is id i; unknown words are 1, padding 0"},
+            **common)
 
 
 def tfidf_baseline_accuracy(train_texts, train_labels, texts, labels) -> float:
@@ -255,6 +305,29 @@ def tfidf_baseline_accuracy(train_texts, train_labels, texts, labels) -> float:
     classifier = LogisticRegression(max_iter=2000)
     classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
     return round(float(classifier.score(vectorizer.transform(texts), labels)), 4)
+
+
+class Standardizer(Preprocessor):
+    """The training split's mean and standard deviation; the model scales inside by them."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        self.mean, self.std = float(mean), float(std)
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
+
+    @classmethod
+    def fit(cls, values) -> "Standardizer":
+        values = np.asarray(values, dtype="float64")
+        return cls(values.mean(), values.std() or 1.0)
+
+
+@dataclass
+class SeriesData(TaskData):
+    """The forecasting task's data: the whole series and each split's (start, end)."""
+
+    series: np.ndarray | None = None
+    bounds: dict | None = None
 
 
 class ForecastingTask(Task):
@@ -275,6 +348,8 @@ class ForecastingTask(Task):
         "lr": Option(3e-3, float, "learning rate"),
         "epochs": Option(20, positive_int, "training epochs"),
     }
+    preprocessor_class = Standardizer
+    EXPORTS = EXPORTS
 
     def _series(self, path) -> np.ndarray:
         (values,) = read_csv_columns(path, {self.options["value_column"]: "value_column"})
@@ -314,8 +389,6 @@ class ForecastingTask(Task):
                            "stocks.csv)")
         series = self._series(opts["data"])
         bounds = self._split_bounds(len(series))
-        train_values = series[slice(*bounds["train"])]
-        self.mean, self.std = float(train_values.mean()), float(train_values.std() or 1.0)
         sets = {}
         for split in ("train", "val", "test"):
             if bounds[split][1] > bounds[split][0]:
@@ -324,9 +397,13 @@ class ForecastingTask(Task):
                 if split == "train":
                     ds = ds.shuffle(len(x), seed=opts["seed"])
                 sets[split] = ds.batch(opts["batch_size"])
-        return TaskData(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
-                        info={"path": str(Path(opts["data"]).resolve()), "length": len(series),
-                              "splits": bounds, "mean": self.mean, "std": self.std})
+        return SeriesData(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
+                          info={"path": str(Path(opts["data"]).resolve()), "length": len(series),
+                                "splits": bounds},
+                          series=series, bounds=bounds)
+
+    def fit_preprocessor(self, data: SeriesData) -> Standardizer:
+        return Standardizer.fit(data.series[slice(*data.bounds["train"])])
 
     def build_model(self, data: TaskData):
         import keras
@@ -335,35 +412,31 @@ class ForecastingTask(Task):
         from zoo.training import make_optimizer
 
         opts = self.options
+        mean, std = data.preprocessor.mean, data.preprocessor.std
         core = zoo.get("model", self.model_name)(window=opts["window"], horizon=opts["horizon"],
                                                  units=opts["units"])
         core.name = SEQUENCE_MODEL
         window = opts["window"]
         history = keras.Input((window,), name="history")
-        scaled = keras.layers.Rescaling(1 / self.std, -self.mean / self.std, name="normalize")(
-            history)
+        scaled = keras.layers.Rescaling(1 / std, -mean / std, name="normalize")(history)
         # The network predicts the change from the last value, so an untrained model already
         # gives the naive forecast and training only has to beat it (prices are near random walks).
         last = keras.layers.Flatten(name="last_value")(keras.layers.Cropping1D(
             (window - 1, 0), name="last_step")(keras.layers.Reshape((window, 1))(history)))
-        change = keras.layers.Rescaling(self.std, name="denormalize")(core(scaled))
+        change = keras.layers.Rescaling(std, name="denormalize")(core(scaled))
         forecast = keras.layers.Add(name="forecast")([last, change])
         model = keras.Model(history, forecast, name=self.model_name)
         model.compile(optimizer=make_optimizer(opts["optimizer"], opts["lr"]),
-                      loss=keras.losses.Huber(delta=self.std), metrics=["mae"])
+                      loss=keras.losses.Huber(delta=std), metrics=["mae"])
         return model
 
     def evaluate(self, run, data=None) -> dict:
         """MAE and RMSE on the test split (or the series in ``data``) against the naive forecast."""
-        series = self._series(data if data is not None and not isinstance(data, TaskData)
-                              else run.config["data"]["path"])
         if data is None or isinstance(data, TaskData):
-            bounds = {k: tuple(v) for k, v in run.config["data"]["splits"].items()}
-            split = "test" if bounds["test"][1] > bounds["test"][0] else "val"
-            x, y = self._split_windows(series, split, bounds)
+            x, y, split = self._heldout_windows(run)
             source = f"{split} split"
         else:
-            x, y = self._windows(series)
+            x, y = self._windows(self._series(data))
             source = str(data)
         predicted = run.load_model().predict(x, verbose=0)
         naive = np.repeat(x[:, -1:], y.shape[1], axis=1)
@@ -393,8 +466,21 @@ class ForecastingTask(Task):
         return [{"step": step + 1, "forecast": round(float(v), 4)}
                 for step, v in enumerate(forecast)]
 
-    def export(self, run, format: str = "tflite", quantize: str = "none", out=None, **_) -> dict:
-        """TFLite or SavedModel taking a (1, window) float32 history, verified on test windows."""
-        from zoo_rnn import export
+    def _heldout_windows(self, run):
+        """(history, targets, split name) of the run's test split, else its val split."""
+        series = self._series(run.config["data"]["path"])
+        bounds = {k: tuple(v) for k, v in run.config["data"]["splits"].items()}
+        split = "test" if bounds["test"][1] > bounds["test"][0] else "val"
+        return (*self._split_windows(series, split, bounds), split)
 
-        return export.export_forecast_run(run, format=format, quantize=quantize, out=out)
+    def export_spec(self, run, format: str, examples: int) -> ExportSpec:
+        """A float32 ``(window,)`` history in, the next ``horizon`` values out, compared on
+        the held-out windows."""
+        history, _, split = self._heldout_windows(run)
+        model = run.load_model(compile=False)
+        return ExportSpec(
+            lambda values: {"forecast": model(values, training=False)},
+            (Input("history", (self.options["window"],), "float32"),),
+            (history[:examples].astype("float32"),), output="forecast", track=(model,),
+            examples_from=f"{split} split",
+            comparison=Closeness(rtol={"none": 1e-3, "float16": 0.05, "dynamic": 0.05}))

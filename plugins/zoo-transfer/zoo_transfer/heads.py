@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.errors import ZooError
+from zoo import ZooError
 
 ACTIVATIONS = ("softmax", "sigmoid", "linear")
 

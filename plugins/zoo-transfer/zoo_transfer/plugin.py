@@ -2,7 +2,7 @@
 
 import zoo
 
-ZOO_CONTRACT = 1
+ZOO_CONTRACT = 2
 
 
 @zoo.hookimpl
