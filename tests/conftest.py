@@ -53,8 +53,8 @@ def zoo_caches(tmp_path, monkeypatch):
 
 # --- Test plugin distributions (tests/fixtures/zoo-*), really installed once per session. ---
 
-FIXTURE_PLUGINS = ("zoo-acme", "zoo-badlog", "zoo-broken", "zoo-clash", "zoo-epochlog", "zoo-faulty",
-                   "zoo-future", "zoo-misspelt", "zoo-oldlog")
+FIXTURE_PLUGINS = ("zoo-acme", "zoo-badcmd", "zoo-badlog", "zoo-broken", "zoo-clash",
+                   "zoo-epochlog", "zoo-faulty", "zoo-future", "zoo-misspelt", "zoo-oldlog")
 
 
 def _pip_install_target(target, *sources):

@@ -18,6 +18,15 @@ def test_list_filters_by_kind_and_wildcard(run_zoo):
     none = run_zoo("list", "losses", "zzz*", plugins=ACME)
     assert (none.returncode, none.stdout) == (0, "No losses match 'zzz*'.\n")
 
+    # a pattern alone matches across kinds; a bare name is a pattern too
+    anywhere = run_zoo("list", "acme_*", plugins=ACME)
+    assert anywhere.returncode == 0, anywhere.stderr
+    headings = [line.split()[0] for line in anywhere.stdout.splitlines() if not line[0].isspace()]
+    assert headings == ["backbones", "heads", "models", "layers", "losses", "initializers"]
+    assert "mobilenet_v2" not in anywhere.stdout
+    exact = run_zoo("list", "mobilenet_v2", plugins=ACME).stdout
+    assert exact.splitlines()[0] == "backbones (1)" and "mobilenet_v2" in exact
+
 
 def test_list_json_rows_carry_name_kind_plugin_summary(run_zoo):
     rows = json.loads(run_zoo("list", "--json", plugins=ACME).stdout)
@@ -115,3 +124,27 @@ def test_train_help_lists_the_models_task_options(run_zoo):
     assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
         "Error: --head belongs to the backbone + head recipe of 'zoo finetune BACKBONE'; "
         "'acme_mlp' is a whole model"]
+
+
+def test_a_run_whose_plugin_is_gone_names_the_distribution(run_zoo, tmp_path):
+    run = tmp_path / "orchid-1"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({
+        "task": "zoo_orchid.tasks:OrchidTask", "model": "orchid_net",
+        "versions": {"zoo": "0.2.0", "plugins": {"keras-zoo": "0.2.0", "zoo-orchid": "0.3.0"}}}))
+    for command in (("evaluate", str(run)), ("export", str(run))):
+        result = run_zoo(*command, plugins=ACME)
+        assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+        assert "was trained with zoo-orchid 0.3.0, not loaded here: zoo plugins install " \
+               "zoo-orchid" in result.stderr, result.stderr
+
+
+def test_a_missing_default_head_names_the_plugin_that_provides_it(run_zoo, tmp_path):
+    # ZOO_LOAD_PLUGINS=zoo-acme leaves zoo-transfer (the default head and loss) out
+    result = run_zoo("finetune", "mobilenet_v2", "--data", str(tmp_path), "--weights", "none",
+                     "--out", str(tmp_path / "run"), plugins=ACME)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "unknown head 'classifier'" in result.stderr
+    assert "the default --head and --loss come from the zoo-transfer plugin, which is disabled" \
+        in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()  # failed before the run directory was made

@@ -35,6 +35,28 @@ def digits(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def uneven_digits(tmp_path_factory):
+    """225 training and 33 validation images in train/ and val/ folders: at 2 workers x 16 per
+    replica, each split ends in a batch of one image, which used to leave a worker an empty
+    batch (BatchNormalization failed, the chief aborted the collective)."""
+    import shutil
+
+    from zoo.data.digits import write_digits
+
+    root = tmp_path_factory.mktemp("uneven")
+    write_digits(root / "all", limit=26)
+    files = sorted((root / "all").rglob("*.png"))
+    val = set(files[::7][:33])
+    train = [f for f in files if f not in val][:225]
+    for split, chosen in (("val", sorted(val)), ("train", train)):
+        for path in chosen:
+            (root / "digits" / split / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, root / "digits" / split / path.parent.name / path.name)
+    assert (len(train), len(val)) == (225, 33) and 225 % 32 == 33 % 32 == 1
+    return root / "digits"
+
+
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", **extra)
@@ -107,7 +129,8 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_train_together_and_only_the_chief_writes(digits, tmp_path):
+def test_two_workers_train_together_on_uneven_splits_and_only_the_chief_writes(uneven_digits,
+                                                                                tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     run = tmp_path / "run"
     processes = []
@@ -115,7 +138,8 @@ def test_two_workers_train_together_and_only_the_chief_writes(digits, tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = _env(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(tmp_path / f"tmp{index}"))
         (tmp_path / f"tmp{index}").mkdir()
-        processes.append(_zoo("finetune", "plain_cnn", "--data", str(digits), "--out", str(run),
+        processes.append(_zoo("finetune", "plain_cnn", "--data", str(uneven_digits),
+                              "--out", str(run),
                               "--strategy", "multi_worker", *TRAIN, env=env))
     try:
         chief, other = (_finish(p) for p in processes)
@@ -127,9 +151,54 @@ def test_two_workers_train_together_and_only_the_chief_writes(digits, tmp_path):
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     history = _history(run)
     assert len(history) == EPOCHS and float(history[-1]["accuracy"]) > 0.5
+    assert "val_accuracy" in history[-1]
     # The other worker trained in a private directory, removed when it exited.
     assert not any((tmp_path / "tmp1").iterdir())
     assert json.loads((run / "metrics.json").read_text())["training"]["replicas"] == 2
+
+
+def test_a_killed_two_worker_run_resumes_at_the_same_epoch(uneven_digits, tmp_path):
+    import signal
+    import time
+
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    run = tmp_path / "run"
+
+    def start(*extra):
+        processes = []
+        for index in range(2):
+            tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            env = _env(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(tmp_path / f"tmp{index}"))
+            (tmp_path / f"tmp{index}").mkdir(exist_ok=True)
+            processes.append(_zoo("finetune", "plain_cnn", "--data", str(uneven_digits),
+                                  "--out", str(run), "--strategy", "multi_worker", *TRAIN, *extra,
+                                  env=env))
+        return processes
+
+    first = start()
+    state = run / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 240
+    while not (state.is_file() and json.loads(state.read_text())["global_epoch"] >= 1):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in first)
+        time.sleep(0.05)
+    for process in first:  # a preemption: both go at once, wherever they are
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killed_after = json.loads(state.read_text())["global_epoch"]
+    assert killed_after < EPOCHS
+
+    resumed = start("--resume")
+    try:
+        outputs = [_finish(p) for p in resumed]
+    finally:
+        for p in resumed:
+            p.kill()
+    # both restart from the chief's last checkpoint, and finish the run together
+    starts = [line for output in outputs for line in output.splitlines() if "Resuming" in line]
+    assert len(starts) == 2 and all(f"after epoch {killed_after} " in line for line in starts)
+    history = _history(run)
+    assert [int(row["epoch"]) for row in history] == list(range(1, EPOCHS + 1))
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
 
 
 def test_tf_config_is_read_and_checked(monkeypatch):

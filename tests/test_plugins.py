@@ -44,7 +44,8 @@ def test_a_broken_plugin_is_reported_once_and_skipped(run_zoo, dist):
 def test_all_plugins_at_once_keep_the_cli_working(run_zoo):
     result = run_zoo("list")
     assert result.returncode == 0, result.stderr
-    assert len(warnings_of(result)) == len(BROKEN) + 2  # + the layer and the model clash
+    # + the layer and the model clash, and zoo-badcmd's commands
+    assert len(warnings_of(result)) == len(BROKEN) + 3
     rows = plugin_rows(run_zoo)
     assert {name: rows[name]["status"] for name in FIXTURE_PLUGINS} == {
         "zoo-acme": "ok", "zoo-clash": "ok", **{name: "failed" for name in BROKEN}}
@@ -52,6 +53,37 @@ def test_all_plugins_at_once_keep_the_cli_working(run_zoo):
     assert rows["zoo-acme"]["components"] == {kind: 1 for kind in (
         "backbone", "head", "model", "layer", "loss", "initializer")}
     assert rows["keras-zoo"]["status"] == "ok"
+
+
+def test_a_plugin_whose_commands_fail_is_partial_not_ok(run_zoo):
+    listed = run_zoo("list", plugins=("zoo-badcmd",))
+    assert listed.returncode == 0 and "badcmd_scale" in listed.stdout  # its layer still works
+    assert warnings_of(listed) == ["zoo: warning: plugin zoo-badcmd could not add its commands: "
+                                   "RuntimeError: click 9 renamed this decorator"]
+    row = plugin_rows(run_zoo, plugins=("zoo-badcmd",))["zoo-badcmd"]
+    assert row["status"] == "partial" and "its commands do not" in row["error"]
+    table = run_zoo("plugins", "list", plugins=("zoo-badcmd",)).stdout
+    assert any(line.split()[:3] == ["zoo-badcmd", "0.1.0", "partial"]
+               for line in table.splitlines())
+
+
+def test_installing_a_clashing_plugin_warns_once_per_clash(run_zoo, tmp_path, pip_install_target):
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    for dist in ("zoo-acme", "zoo-clash"):  # pip builds in-tree: copies keep tests/ clean
+        shutil.copytree(fixtures / dist, tmp_path / dist)
+    site = tmp_path / "site"
+    pip_install_target(site, tmp_path / "zoo-acme")
+    result = run_zoo("plugins", "install", str(tmp_path / "zoo-clash"), site=False, path=[site],
+                     plugins=("zoo-acme", "zoo-clash"), env={
+                         "PIP_TARGET": str(site), "PIP_NO_DEPS": "1", "PIP_QUIET": "1",
+                         "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert result.returncode == 0, result.stderr
+    clashes = [line for line in result.stderr.splitlines() if "claimed by" in line]
+    assert len(clashes) == 2 and all(line.startswith("zoo: warning: ") for line in clashes)
+    assert "ZooPluginWarning" not in result.stderr and "Installed." in result.stdout
 
 
 def test_plugins_list_table_shows_versions_errors_and_requirements(run_zoo):

@@ -184,8 +184,14 @@ def create_run(strategy, out: str | Path | None, name: str, resume: bool):
     if not is_multi_worker(strategy) or is_chief():
         return Run.create(out, name, resume=resume)
     path = worker_dir(out, name)
+    chief = Path(out) if out else None
     if not resume:
         shutil.rmtree(path, ignore_errors=True)  # a copy left by a crashed run that isn't resumed
+    elif chief is not None and (chief / "checkpoints" / "state.json").is_file():
+        # Killed workers do not stop at the same instant: take the chief's last checkpoint (when
+        # this worker can read it) so that every worker restarts at the same epoch.
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.copytree(chief, path, ignore=shutil.ignore_patterns("exports", "model.keras"))
     return Run.create(path, name, resume=resume)
 
 
@@ -197,9 +203,15 @@ def finish_run(run, log) -> None:
             f"({run.path} is removed at exit)")
 
 
-def distribute_data(data, strategy):
-    """``data`` (a TaskData) with its tf.data datasets sharded by element across workers under
-    a multi-worker strategy; unchanged otherwise.
+def distribute_data(data, strategy, global_batch: int):
+    """``data`` (a TaskData) ready for ``strategy``: unchanged on one machine; under a
+    multi-worker strategy, its train and val datasets in full batches of ``global_batch`` and
+    sharded by element across workers.
+
+    Full batches because real data sets are never a multiple of workers x batch: a partial last
+    batch is split across workers, and one of 1 example leaves a worker an empty batch, on which
+    BatchNormalization fails and the chief aborts the collective. So each epoch leaves out fewer
+    than ``global_batch`` examples (different ones each epoch, the training data being shuffled).
 
     Batches reach GPUs through Keras' distributed iterator, which prefetches them onto each
     replica's device under the mirrored strategies. ``tf.data.experimental.prefetch_to_device``
@@ -210,8 +222,27 @@ def distribute_data(data, strategy):
 
     if not is_multi_worker(strategy):
         return data
-    return dataclasses.replace(data, train=shard_by_data(data.train),
-                               val=shard_by_data(data.val), test=shard_by_data(data.test))
+    import tensorflow as tf
+
+    val = data.val
+    if isinstance(val, tf.data.Dataset):
+        # counted (one pass; it fills the cache): too few examples would leave no val batch
+        examples = int(val.unbatch().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        if examples < global_batch:
+            raise ZooError(f"the validation split has {examples} examples, fewer than one "
+                           f"global batch ({global_batch} across {worker_count()} workers); "
+                           f"lower --batch-size or hold out more data")
+    return dataclasses.replace(data, train=full_batches(data.train, global_batch),
+                               val=full_batches(val, global_batch))
+
+
+def full_batches(dataset, global_batch: int):
+    """``dataset`` re-batched into full batches of ``global_batch``, sharded by element."""
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    return shard_by_data(dataset.unbatch().batch(global_batch, drop_remainder=True))
 
 
 def prepare_model(model, strategy) -> None:

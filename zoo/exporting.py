@@ -99,9 +99,10 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     ops or does not match the Keras model (the artifact is then kept beside the target as
     ``*.rejected*`` and the good one is left alone).
     """
-    check_options(format or "tflite", quantize, out if format else None)
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
+    if format is not None:
+        check_options(format, quantize, out)  # a typo fails before anything loads
     run = run if isinstance(run, Run) else Run.open(run)
     task = run.task()
     if format is None:

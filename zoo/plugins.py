@@ -35,10 +35,15 @@ class PluginInfo:
     name: str
     version: str
     modules: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | failed | disabled
+    status: str = "ok"  # ok | partial (commands failed) | failed | disabled
     error: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     requires: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether its components are in use (``partial``: only its commands failed)."""
+        return self.status in ("ok", "partial")
 
     def to_dict(self) -> dict:
         row = {"name": self.name, "version": self.version, "status": self.status,
@@ -213,7 +218,7 @@ def _call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
     """Call every loaded plugin's implementation of ``hook_name``, each behind its own guard;
     yields (PluginInfo, result, exception or None)."""
     for key, info in loaded.infos.items():
-        if info.status != "ok":
+        if not info.loaded:
             continue
         for impl in _own_impls(loaded.manager, hook_name, key):
             try:
@@ -223,9 +228,16 @@ def _call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
 
 
 def add_commands(loaded: LoadedPlugins, cli) -> list[str]:
-    """Let each plugin add click commands; returns one problem line per plugin that failed."""
-    return [f"plugin {info.name} could not add its commands: {_describe(exc)}"
-            for info, _, exc in _call_each(loaded, "zoo_commands", cli=cli) if exc is not None]
+    """Let each plugin add click commands; returns one problem line per plugin that failed,
+    whose status becomes ``partial`` (its components still load, its commands do not)."""
+    problems = []
+    for info, _, exc in _call_each(loaded, "zoo_commands", cli=cli):
+        if exc is not None:
+            info.status = "partial"
+            info.error = f"zoo_commands raised {_describe(exc)}; its components load, its " \
+                         f"commands do not"
+            problems.append(f"plugin {info.name} could not add its commands: {_describe(exc)}")
+    return problems
 
 
 def training_callbacks(run, task, log) -> list:

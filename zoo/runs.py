@@ -15,6 +15,7 @@ Layout (files a task does not produce are absent)::
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,41 @@ class Run:
 
         if not self.model_path.is_file():
             raise ZooError(f"run {self.path} has no model.keras yet; finish or --resume the run")
-        return load_model(self.model_path, compile=compile)
+        with self._naming_missing_plugins():
+            return load_model(self.model_path, compile=compile)
 
     def task(self):
         """The Task object that trained this run (evaluate, predict and export go through it)."""
         from zoo.tasks import task_for_run
 
-        return task_for_run(self)
+        with self._naming_missing_plugins():
+            return task_for_run(self)
+
+    def missing_plugins(self) -> dict[str, str]:
+        """Plugin distributions the run was trained with (config.json) that are not loaded now:
+        name -> version."""
+        import zoo
+        from zoo.plugins import normalize
+
+        recorded = (self.config.get("versions") or {}).get("plugins") or {}
+        loaded = {normalize(info.name) for info in zoo.registry().plugins.values() if info.loaded}
+        return {name: version for name, version in recorded.items()
+                if normalize(name) not in loaded}
+
+    @contextlib.contextmanager
+    def _naming_missing_plugins(self):
+        """A ZooError raised inside also names the plugins the run needs that are missing."""
+        try:
+            yield
+        except ZooError as exc:
+            missing = self.missing_plugins()
+            if not missing:
+                raise
+            names = " ".join(missing)
+            raise ZooError(f"{exc}; {self.path} was trained with "
+                           f"{', '.join(f'{n} {v}' for n, v in missing.items())}, not loaded "
+                           f"here: zoo plugins install {names} (or enable it in "
+                           f"ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS)") from exc
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"

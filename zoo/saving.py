@@ -78,7 +78,7 @@ def _import_for(module: str, registered_name: str, path: Path) -> None:
     registry = zoo.registry()
     root = module.split(".")[0]
     owner = _owners(registry).get(root)
-    if owner is not None and owner.status != "ok":
+    if owner is not None and not owner.loaded:
         fix = ("enable it (ZOO_DISABLE_PLUGINS / ZOO_LOAD_PLUGINS)" if owner.status == "disabled"
                else f"fix or reinstall it ({owner.error})")
         raise ZooError(f"{path} needs module {module} from plugin {owner.name}, which is "
@@ -113,7 +113,7 @@ def _is_dependency(root: str, registry) -> bool:
         return False
     required = set()
     for info in registry.plugins.values():
-        if info.status != "ok":
+        if not info.loaded:
             continue
         try:
             requires = metadata.requires(info.name) or []

@@ -12,7 +12,6 @@ import importlib
 import os
 import sys
 import tempfile
-import warnings
 
 import click
 
@@ -48,15 +47,11 @@ class ZooGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
-        import zoo
         from zoo import plugins
+        from zoo_cli.output import echo_warnings, quiet_registry
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", zoo.ZooPluginWarning)  # printed below, once each
-            reg = zoo.registry()
-        problems = reg.problems + plugins.add_commands(reg.loaded, self)
-        for line in problems:
-            click.secho(f"zoo: warning: {line}", fg="yellow", err=True)
+        reg = quiet_registry()
+        echo_warnings(reg.problems + plugins.add_commands(reg.loaded, self))
 
     def list_commands(self, ctx):
         self._add_plugin_commands()

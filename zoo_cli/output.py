@@ -1,8 +1,9 @@
-"""Printing helpers shared by commands: tables and JSON."""
+"""Printing helpers shared by commands: tables, JSON and plugin warnings."""
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import click
 
@@ -21,3 +22,18 @@ def echo_table(rows: list[list[str]], headers: list[str] | None = None, indent: 
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         line = " " * indent + "  ".join(cells).rstrip()
         click.echo(click.style(line, bold=True) if headers and n == 0 else line)
+
+
+def quiet_registry(reload: bool = False):
+    """The plugin registry (loaded again after an install with ``reload``), its problems held
+    back as Python warnings: the CLI prints each one as its own ``zoo: warning:`` line."""
+    import zoo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", zoo.ZooPluginWarning)
+        return zoo.reload_plugins() if reload else zoo.registry()
+
+
+def echo_warnings(lines) -> None:
+    for line in lines:
+        click.secho(f"zoo: warning: {line}", fg="yellow", err=True)

@@ -365,7 +365,8 @@ class Task:
             model = self.build_model(data)
         distribute.prepare_model(model, self.strategy)
         callbacks = self.callbacks(run, model, data) + plugins.training_callbacks(run, self, log)
-        summary = loop.fit(model, distribute.distribute_data(data, self.strategy), run,
+        summary = loop.fit(model, distribute.distribute_data(data, self.strategy,
+                                                             self.global_batch_size), run,
                            self.stages(model, data), callbacks=callbacks,
                            patience=opts["patience"], resume=opts["resume"], log=log,
                            strategy=self.strategy,
@@ -424,7 +425,7 @@ def versions() -> dict:
             return None
 
     plugins = {info.name: info.version for info in zoo.registry().plugins.values()
-               if info.status == "ok"}
+               if info.loaded}
     return {"zoo": version_of("keras-zoo"), "keras": version_of("keras"),
             "tensorflow": version_of("tensorflow"), "python": platform.python_version(),
             "plugins": plugins}

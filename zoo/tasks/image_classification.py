@@ -154,17 +154,44 @@ class ImageClassificationTask(Task):
                            "--data DIR (see 'zoo list backbones')")
         if not self.options["data"]:
             raise ZooError("pass --data DIR: a folder with one sub-folder of images per class")
+        not_for_models = sorted(self.given & self.BACKBONE_OPTIONS)
+        if self.backbone is None and not_for_models:
+            raise ZooError(f"--{cli_name(not_for_models[0])} belongs to the backbone + head "
+                           f"recipe of 'zoo finetune BACKBONE'; {self.model_spec.name!r} is a "
+                           f"whole model")
+        self._check_recipe_parts()
         if self.backbone is None:
-            not_for_models = sorted(self.given & self.BACKBONE_OPTIONS)
-            if not_for_models:
-                raise ZooError(f"--{cli_name(not_for_models[0])} belongs to the backbone + head "
-                               f"recipe of 'zoo finetune BACKBONE'; {self.model_spec.name!r} is "
-                               f"a whole model")
             self.model_name = self.model_spec.name
             self.size  # noqa: B018 - no input size is an error the user should see now
             return
         self.backbone = self.model_name = self.backbone_spec.name
         weights.resolve(self.backbone_spec, self.options["weights"])  # downloads once, cached
+
+    #: The plugin that provides the default head and loss.
+    DEFAULTS_PLUGIN = "zoo-transfer"
+
+    def _check_recipe_parts(self) -> None:
+        """The head and loss resolve now, not after the data scan; a missing default says which
+        plugin provides it."""
+        import zoo
+
+        try:
+            if self.backbone is not None:
+                zoo.spec("head", self.options["head"])
+            if zoo.registry().lookup("loss", self.options["loss"]) is None:
+                _keras_loss(self.options["loss"])
+        except ZooError as exc:
+            defaults = [name for name in ("head", "loss") if name not in self.given]
+            info = zoo.registry().plugins.get(self.DEFAULTS_PLUGIN)
+            if not defaults or (info is not None and info.loaded):
+                raise
+            why = "not installed" if info is None else info.status + (
+                " (ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS)" if info.status == "disabled" else
+                f": {info.error}")
+            come = "come" if len(defaults) > 1 else "comes"
+            raise ZooError(f"{exc}; the default --{' and --'.join(defaults)} {come} from the "
+                           f"{self.DEFAULTS_PLUGIN} plugin, which is {why}: install or enable it, "
+                           f"or pass --{defaults[0]}") from None
 
     # -- data -----------------------------------------------------------------------------------
     def load_data(self) -> TaskData:
@@ -485,8 +512,6 @@ def _initializer(name: str):
 
 def _loss(name: str, label_smoothing: float):
     """A registered loss (given ``label_smoothing`` if it takes it) or a Keras loss name."""
-    import keras
-
     import zoo
 
     spec = zoo.registry().lookup("loss", name)
@@ -496,6 +521,12 @@ def _loss(name: str, label_smoothing: float):
             takes = inspect.signature(loss).parameters
             return loss(label_smoothing=label_smoothing) if "label_smoothing" in takes else loss()
         return loss
+    return _keras_loss(name)
+
+
+def _keras_loss(name: str):
+    import keras
+
     try:
         return keras.losses.get(name)
     except ValueError:

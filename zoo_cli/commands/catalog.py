@@ -23,12 +23,15 @@ def list_command(kind, pattern, as_json):
     """List installed components, optionally one KIND and names matching PATTERN.
 
     KIND is one of backbones, heads, models, layers, losses, initializers; PATTERN is a
-    shell-style wildcard matched against names and aliases.
+    shell-style wildcard matched against names and aliases. A pattern alone matches every kind.
 
     \b
     zoo list
     zoo list backbones 'efficientnet*'
+    zoo list 'mobilenet*'
     """
+    if kind and pattern is None and _is_pattern(kind):
+        kind, pattern = None, kind
     specs = zoo.list(kind, pattern)
     if as_json:
         echo_json([_row(s) for s in specs])
@@ -45,6 +48,19 @@ def list_command(kind, pattern, as_json):
         echo_table([[s.name, s.plugin, s.summary + (f" (alias: {', '.join(s.aliases)})"
                                                     if s.aliases else "")] for s in group],
                    indent=2)
+
+
+def _is_pattern(word: str) -> bool:
+    """Whether ``zoo list WORD`` means a name pattern across kinds rather than a kind: it has
+    wildcards or names a component. Anything else stays a kind, so a misspelt kind still gets
+    its "did you mean"."""
+    if any(c in word for c in "*?["):
+        return True
+    try:
+        normalize_kind(word)
+        return False
+    except zoo.ZooError:
+        return bool(zoo.list(None, word))
 
 
 @click.command("info")

@@ -9,7 +9,7 @@ import click
 
 import zoo
 from zoo.registry import KINDS
-from zoo_cli.output import echo_json, echo_table
+from zoo_cli.output import echo_json, echo_table, echo_warnings, quiet_registry
 
 
 @click.group("plugins")
@@ -58,10 +58,9 @@ def install_plugins(packages, editable, upgrade):
     args = ["install"] + (["--upgrade"] if upgrade else [])
     for package in packages:
         args += ["-e", package] if editable else [package]
+    told = set(zoo.registry().problems)  # printed when the command started
     _pip(*args)
-    reg = zoo.reload_plugins()
-    for line in reg.problems:
-        click.secho(f"zoo: warning: {line}", fg="yellow", err=True)
+    echo_warnings(line for line in quiet_registry(reload=True).problems if line not in told)
     click.echo("Installed. 'zoo plugins list' shows every plugin, 'zoo list' their components.")
 
 

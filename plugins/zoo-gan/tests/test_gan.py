@@ -196,6 +196,12 @@ def test_wgan_gp_trains_and_resumes_with_both_optimizers(tmp_path):
     with pytest.raises(zoo.ZooError, match="unconditional"):
         generate(run.path, n=1, label="3")
     assert len(generate(run.path, n=3, out=tmp_path / "g")) == 3
+    assert len(generate(run.path, n=3, out=tmp_path / "g")) == 3  # its own images: overwritten
+    # the run's samples/ holds the per-epoch grids: generated images never mix with them
+    grids = sorted(p.name for p in run.file("samples").iterdir())
+    with pytest.raises(zoo.ZooError, match="already holds other files .epoch-001.png"):
+        generate(run.path, n=2, out=run.file("samples"))
+    assert sorted(p.name for p in run.file("samples").iterdir()) == grids
     # An unconditional generator exports with the latent vector as its only input.
     report = zoo.export(run.path, format="tflite", quantize="dynamic")
     assert report["passed"] and report["artifact"].endswith("generator-dynamic.tflite")

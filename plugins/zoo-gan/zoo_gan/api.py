@@ -11,6 +11,8 @@ Exporting the generator is the core's job: ``zoo.export(run, format="tflite")`` 
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,10 @@ def sample_run(run, n: int, label=None, seed: int | None = None) -> np.ndarray:
     return sample(generator, n, labels=_label_index(run, generator, label), seed=seed)
 
 
+#: The names :func:`generate` writes: ``0007.png`` or ``<class>-0007.png``.
+GENERATED = re.compile(r"(?:.+-)?\d{4}\.png")
+
+
 def generate(run, n: int = 16, out=None, label=None, seed: int | None = None) -> list[Path]:
     """Write ``n`` PNG images to ``out`` (default ``RUN/generated``); returns their paths.
 
@@ -71,8 +77,14 @@ def generate(run, n: int = 16, out=None, label=None, seed: int | None = None) ->
     from zoo_gan.models import generator_num_classes
 
     run = _open(run)
-    images = sample_run(run, n, label=label, seed=seed)
     out = Path(out) if out else run.file("generated")
+    others = sorted(p.name for p in out.iterdir() if not GENERATED.fullmatch(p.name)) \
+        if out.is_dir() else []
+    if others:  # the run's samples/ (per-epoch grids), or any folder of someone else's files
+        raise ZooError(f"{out} already holds other files ({', '.join(others[:3])}"
+                       f"{', ...' if len(others) > 3 else ''}); write the generated images to an "
+                       f"empty or new folder (default {run.file('generated')})")
+    images = sample_run(run, n, label=label, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     classes = [str(c) for c in run.config["data"].get("classes") or []]
     conditional = generator_num_classes(load_generator(run)) > 0

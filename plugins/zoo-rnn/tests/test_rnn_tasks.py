@@ -68,6 +68,10 @@ def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
     assert metrics["data"] == str(subset) and sum(metrics["per_class"]["law"].get(k, 0)
                                                   for k in ("support",)) == 20
 
+    done = runner.invoke(cli, ["evaluate", str(text_run.path)])  # the summary counts texts
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("Held-out"))
+    assert re.match(r"Held-out \(test split, \d+ examples\): accuracy [01]\.\d{4}", summary), summary
+
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence,label\nhello,law\n")
     done = runner.invoke(cli, ["evaluate", str(text_run.path), "--data", str(bad)])
