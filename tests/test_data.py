@@ -125,6 +125,19 @@ def test_digits_writes_class_folders(tmp_path):
         write_digits(tmp_path / "d")
 
 
+def test_digits_come_in_two_renderings_of_the_same_images(tmp_path):
+    smooth = write_digits(tmp_path / "smooth", limit=2)["path"]
+    blocky = write_digits(tmp_path / "blocky", limit=2, resample="nearest")["path"]
+    names = sorted(p.relative_to(smooth) for p in Path(smooth).rglob("*.png"))
+    assert names == sorted(p.relative_to(blocky) for p in Path(blocky).rglob("*.png"))
+    pixels = np.asarray(Image.open(Path(blocky) / names[0]))[..., 0]
+    blocks = pixels.reshape(8, 4, 8, 4)  # each 8x8 source pixel became one flat 4x4 block
+    assert (blocks == blocks[:, :1, :, :1]).all()
+    assert len(np.unique(np.asarray(Image.open(Path(smooth) / names[0])))) > len(np.unique(pixels))
+    with pytest.raises(ZooError, match="resample must be one of bilinear, nearest"):
+        write_digits(tmp_path / "other", resample="bicubic")
+
+
 def test_class_weight_balances_counts(tmp_path):
     for i in range(6):
         _image(tmp_path / "many" / f"{i}.png")

@@ -216,10 +216,11 @@ def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int =
     """Run ``artifact`` on the spec's held-out examples and compare it with the Keras model."""
     artifact = Path(artifact)
     is_tflite = artifact.is_file()
-    runner = TFLiteArtifact(artifact, spec.inputs, num_threads) if is_tflite \
-        else SavedModelArtifact(artifact, spec)
-    expected = keras_outputs(spec)
-    got = runner.predict(spec.examples)
+    with _captured_stderr():  # TensorFlow's C++ notes (oneDNN, XNNPACK) as graphs first run
+        runner = TFLiteArtifact(artifact, spec.inputs, num_threads) if is_tflite \
+            else SavedModelArtifact(artifact, spec)
+        expected = keras_outputs(spec)
+        got = runner.predict(spec.examples)
     noun = f"examples from the {spec.examples_from}" if spec.examples_from else "examples"
     judged = spec.comparison.compare(expected, got, quantize, spec.truth, noun)
     report = {"format": "tflite" if is_tflite else "saved_model", "quantize": quantize,
