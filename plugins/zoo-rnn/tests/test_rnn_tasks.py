@@ -78,6 +78,25 @@ def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
     assert done.exit_code == 1 and "--text-column" in done.output
 
 
+def test_resume_uses_the_saved_vocabulary_not_a_refitted_one(tmp_path):
+    texts = datasets.write_fortunes_csv(tmp_path / "few.csv", per_class=30)["path"]
+    options = dict(data=texts, epochs=2, out=str(tmp_path / "run"), log=lambda line: None)
+    run = zoo.train("gru_classifier", **options).run
+    assert json.loads(run.file("preprocessor.json").read_text())["class"] == \
+        "zoo_rnn.tasks:TextVectorizer"
+    # The run as if killed after epoch 1, its saved vocabulary with two words swapped: a
+    # resumed run must keep what the checkpoint's embedding rows were trained on.
+    state = json.loads((run.checkpoint_dir / "state.json").read_text())
+    state.update(stage=0, epoch=1, global_epoch=1)
+    (run.checkpoint_dir / "state.json").write_text(json.dumps(state))
+    words = run.file("vocabulary.txt").read_text().splitlines()
+    words[2], words[3] = words[3], words[2]
+    run.file("vocabulary.txt").write_text("\n".join(words) + "\n")
+    zoo.train("gru_classifier", resume=True, **options)
+    resumed = run.load_model().get_layer("vectorize").get_vocabulary()
+    assert resumed[:4] == words[:4]
+
+
 def test_run_model_reloads_in_a_fresh_process(text_run):
     expected = text_run.load_model().predict(np.array([STARTREK], dtype=object), verbose=0)
     script = textwrap.dedent(f"""
