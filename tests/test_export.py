@@ -307,11 +307,22 @@ def test_cli_bad_inputs_give_one_line(run, tmp_path):
              ((run.path, "--quantize", "int4"), "unknown quantization 'int4'"),
              ((run.path, "--format", "saved_model", "--quantize", "int8"), "TFLite only"),
              ((run.path, "--quantize", "int8", "--calibration-size", 0), "at least 1"),
-             ((run.path, "--out", tmp_path / "model.bin"), "must end in .tflite")]
+             ((run.path, "--out", tmp_path / "model.bin"), "must end in .tflite"),
+             ((run.path, "--calibration", tmp_path), "use it with --format tflite --quantize int8")]
     for args, message in cases:
         code, lines, _ = _cli("export", *args)
         assert code == 1 and len(lines) == 1 and lines[0].startswith("Error:"), (args, lines)
         assert message in lines[0]
+
+
+def test_cli_lists_the_export_formats():
+    code, lines, stdout = _cli("export", "--formats", "--json")
+    rows = {row["format"]: row for row in json.loads(stdout)}
+    assert code == 0 and rows["tflite"]["quantize"] == list(QUANTIZATIONS)
+    assert rows["saved_model"]["quantize"] == ["none"]
+    assert "calibration" in rows["tflite"]["options"] and rows["saved_model"]["options"] == ["out"]
+    code, lines, _ = _cli("export", "--formats")
+    assert code == 0 and lines[0].split() == ["format", "quantize", "options", "artifact", "what"]
 
 
 def test_cli_rejects_a_layer_without_builtin_ops(digits, tmp_path):

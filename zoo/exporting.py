@@ -56,11 +56,13 @@ class ExportFormat:
     name: str
     artifact: str
     quantizations: tuple[str, ...]
+    options: tuple[str, ...]
     help: str
 
     def to_dict(self) -> dict:
         return {"format": self.name, "artifact": self.artifact,
-                "quantize": list(self.quantizations), "help": self.help}
+                "quantize": list(self.quantizations), "options": list(self.options),
+                "help": self.help}
 
 
 #: Every format ``zoo export`` writes (``zoo export --formats`` prints this table); a task's
@@ -68,10 +70,11 @@ class ExportFormat:
 EXPORT_FORMATS = {
     "tflite": ExportFormat(
         "tflite", "RUN/exports/<name>-<quantize>.tflite", ("none", "float16", "dynamic", "int8"),
+        ("quantize", "calibration", "calibration_size", "out"),
         "LiteRT flatbuffer for phones, builtin ops only; int8 is full-integer with uint8 input "
         "and output, calibrated with --calibration / --calibration-size"),
     "saved_model": ExportFormat(
-        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",),
+        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",), ("out",),
         "TensorFlow SavedModel for servers (TF Serving): a serving_default signature"),
 }
 FORMATS = tuple(EXPORT_FORMATS)
@@ -102,12 +105,12 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
     if format is not None:
-        check_options(format, quantize, out)  # a typo fails before anything loads
+        check_options(format, quantize, out, calibration)  # a typo fails before anything loads
     run = run if isinstance(run, Run) else Run.open(run)
     task = run.task()
     if format is None:
         format = "tflite" if "tflite" in task.EXPORTS else next(iter(task.EXPORTS), "tflite")
-        check_options(format, quantize, out)
+        check_options(format, quantize, out, calibration)
     check_task(task, format, quantize)
     specs = task.export_spec(run, format, verify_size)
     options = dict(calibration=calibration, calibration_size=calibration_size,
@@ -122,9 +125,9 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
             "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
 
 
-def check_options(format: str, quantize: str, out=None) -> None:
-    """Raise ZooError unless ``format`` and ``quantize`` are in the format table (and ``out``,
-    for TFLite, names a .tflite file)."""
+def check_options(format: str, quantize: str, out=None, calibration=None) -> None:
+    """Raise ZooError unless ``format`` and ``quantize`` are in the format table, ``out`` (for
+    TFLite) names a .tflite file, and ``calibration`` comes only with int8."""
     if format not in EXPORT_FORMATS:
         raise ZooError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZATIONS:
@@ -135,6 +138,9 @@ def check_options(format: str, quantize: str, out=None) -> None:
                        f"--quantize {quantize}, or drop --quantize for a SavedModel")
     if format == "tflite" and out is not None and Path(out).suffix != ".tflite":
         raise ZooError(f"--out {out} must end in .tflite")
+    if calibration is not None and quantize != "int8":
+        raise ZooError("--calibration calibrates full-integer models: use it with --format "
+                       "tflite --quantize int8")
 
 
 def check_task(task, format: str, quantize: str) -> None:

@@ -58,8 +58,10 @@ def export_command(run, format_, quantize, out, calibration, calibration_size, l
         if as_json:
             echo_json(rows)
         else:
-            echo_table([[r["format"], ", ".join(r["quantize"]), r["artifact"], r["help"]]
-                        for r in rows], headers=["format", "quantize", "artifact", "what"])
+            echo_table([[r["format"], ", ".join(r["quantize"]),
+                         " ".join(f"--{o.replace('_', '-')}" for o in r["options"]),
+                         r["artifact"], r["help"]] for r in rows],
+                       headers=["format", "quantize", "options", "artifact", "what"])
         return
     if run is None:
         raise click.UsageError("Missing argument 'RUN'.")
