@@ -46,6 +46,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     options = dict(option.split("=", 1) for option in args.option)
+    recipe = "-".join(f"{name}={value}" for name, value in options.items()) or "default"
     work = Path(args.work or tempfile.mkdtemp(prefix="zoo-from-scratch-"))
     rows = []
     for rendering in args.renderings:
@@ -54,7 +55,7 @@ def main(argv=None) -> dict:
             write_digits(data, test_split=0.15, resample=rendering)
         for backbone in args.backbones:
             for seed in args.seeds:
-                out = work / "runs" / f"{rendering}-{backbone}-{seed}"
+                out = work / "runs" / recipe / f"{rendering}-{backbone}-{seed}"
                 start = time.monotonic()
                 run = zoo.finetune(backbone, data, weights="none", image_size=32,
                                    epochs=args.epochs, seed=seed, out=str(out),
