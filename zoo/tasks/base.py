@@ -354,9 +354,11 @@ class Task:
         try:
             data = self.load_data()
         except ZooError:
-            # bad data is the user's to fix: leave no empty runs/<name>-<n> behind for it
+            # bad data is the user's to fix: leave no empty runs/<name>-<n> (nor runs/) behind
             if not any(run.path.iterdir()):
                 run.path.rmdir()
+                if opts["out"] is None and not any(run.path.parent.iterdir()):
+                    run.path.parent.rmdir()
             raise
         resuming = opts["resume"] and run.file(PREPROCESSOR_FILE).is_file()
         data.preprocessor = self.preprocessor(run) if resuming else self.fit_preprocessor(data)

@@ -163,11 +163,13 @@ def test_synthetic_data_is_seeded_and_structured(tmp_path):
     assert (written.item == a.item).all() and np.allclose(written.rating, a.rating, atol=1e-5)
 
 
-def test_bad_data_is_a_one_line_error(tmp_path, interactions_csv):
+def test_bad_data_is_a_one_line_error(tmp_path, interactions_csv, monkeypatch):
     bad = tmp_path / "bad.csv"
     bad.write_text("customer,product\n1,2\n")
+    monkeypatch.chdir(tmp_path)  # where the default runs/<name>-<n> would go
     result = CliRunner().invoke(cli, ["train", "two_tower", "--data", str(bad)])
     assert result.exit_code == 1 and "user,item" in result.output
+    assert not (tmp_path / "runs").exists()  # nothing left behind for a run that never started
     implicit = tmp_path / "implicit.csv"
     implicit.write_text("user,item\n" + "".join(f"u{i % 7},i{i % 11}\n" for i in range(60)))
     with pytest.raises(zoo.ZooError, match="no rating column"):
