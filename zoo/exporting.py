@@ -254,12 +254,17 @@ def _tensors(spec: ExportSpec, arrays):
     return [tf.constant(array, tf.as_dtype(i.dtype)) for i, array in zip(spec.inputs, arrays)]
 
 
+def in_batches(call, examples) -> np.ndarray:
+    """``call`` on ``examples`` (one batch-first array per input), BATCH at a time, joined."""
+    count = len(examples[0])
+    return np.concatenate([np.asarray(call([x[i:i + BATCH] for x in examples]))
+                           for i in range(0, count, BATCH)])
+
+
 def keras_outputs(spec: ExportSpec) -> np.ndarray:
     """The Keras model's compared output on every held-out example."""
-    count = len(spec.examples[0])
-    return np.concatenate([
-        np.asarray(_outputs(spec, _tensors(spec, [x[i:i + BATCH] for x in spec.examples]))
-                   [spec.output]) for i in range(0, count, BATCH)])
+    return in_batches(lambda batch: _outputs(spec, _tensors(spec, batch))[spec.output],
+                      spec.examples)
 
 
 def median_latency_ms(call, repeats: int = 50, warmup: int = 5) -> float:
@@ -429,9 +434,7 @@ class SavedModelArtifact:
         return outputs[self.spec.output].numpy()
 
     def predict(self, examples) -> np.ndarray:
-        count = len(examples[0])
-        return np.concatenate([self([x[i:i + BATCH] for x in examples])
-                               for i in range(0, count, BATCH)])
+        return in_batches(self, examples)
 
     def latency_ms(self, examples) -> float:
         one = [x[:1] for x in examples]

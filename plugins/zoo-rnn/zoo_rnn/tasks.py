@@ -271,13 +271,12 @@ class TextClassificationTask(Task):
         compared on the held-out texts."""
         import tensorflow as tf
 
-        splits = run.read("splits.json")
-        split = "test" if splits.get("test") else "val"
-        rows = sample_rows(splits[split], examples)
-        texts = np.array([text for text, _ in rows], dtype=object)
+        texts, labels, source, _ = self._heldout(run, None)
+        keep = sample_rows(list(range(len(texts))), examples)
+        texts = np.array([texts[i] for i in keep], dtype=object)
         model = run.load_model(compile=False)
-        common = dict(truth=np.array([label for _, label in rows]), output="scores",
-                      examples_from=f"{split} split", labels=tuple(run.labels),
+        common = dict(truth=np.array([labels[i] for i in keep]), output="scores",
+                      examples_from=source, labels=tuple(run.labels),
                       # dynamic-range int8 weights may move a few borderline texts
                       comparison=Agreement({"none": 0.99, "float16": 0.99, "dynamic": 0.95}))
         if format == "saved_model":
