@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import zoo
 from zoo.data import write_digits
+
+from seed_grid import add_grid_arguments, recipe_and_work  # beside this script
 
 RENDERINGS = ("bilinear", "nearest")
 BACKBONES = ("mobilenet_v2", "plain_cnn", "resnet20")
@@ -37,17 +38,11 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--renderings", nargs="+", default=list(RENDERINGS), choices=RENDERINGS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="a recipe option for every run (repeatable), e.g. no_augment=true")
-    parser.add_argument("--work", help="where data and runs go (default: a temp folder)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    add_grid_arguments(parser, option_example="no_augment=true")
     args = parser.parse_args(argv)
 
-    options = dict(option.split("=", 1) for option in args.option)
-    recipe = "-".join(f"{name}={value}" for name, value in options.items()) or "default"
-    work = Path(args.work or tempfile.mkdtemp(prefix="zoo-from-scratch-"))
+    options, recipe, work = recipe_and_work(args, prefix="zoo-from-scratch-")
     rows = []
     for rendering in args.renderings:
         data = work / f"digits-{rendering}"
@@ -55,7 +50,7 @@ def main(argv=None) -> dict:
             write_digits(data, test_split=0.15, resample=rendering)
         for backbone in args.backbones:
             for seed in args.seeds:
-                out = work / "runs" / recipe / f"{rendering}-{backbone}-{seed}"
+                out = work / "runs" / recipe / f"{rendering}-{backbone}-{seed}-{args.epochs}ep"
                 start = time.monotonic()
                 run = zoo.finetune(backbone, data, weights="none", image_size=32,
                                    epochs=args.epochs, seed=seed, out=str(out),

@@ -188,10 +188,64 @@ def test_labels_and_metadata_are_embedded(run, exports):
     assert metadata["output"]["kind"] == "probabilities"
     assert metadata["quantize"] == "int8"
     with zipfile.ZipFile(path) as files:  # associated files appended to the flatbuffer
+        assert files.namelist() == ["labels.txt"]
         assert files.read("labels.txt").decode().split() == run.labels
-        assert json.loads(files.read("zoo_metadata.json")) == metadata
     assert read_metadata(run.file("exports") / "model-none.tflite")["input_tensor"]["dtype"] \
         == "float32"
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+def test_mediapipe_image_classifier_reads_the_standard_metadata(run, exports, quantize,
+                                                                mediapipe_check):
+    from mediapipe.tasks.python.metadata import metadata
+
+    report = exports[quantize]
+    assert report["standard_metadata"]["client"] == "MediaPipe Tasks ImageClassifier"
+    assert abs(mediapipe_check(run, report) - report["keras_accuracy"]) <= 0.01
+    displayer = metadata.MetadataDisplayer.with_model_file(report["artifact"])
+    shown = json.loads(displayer.get_metadata_json())
+    assert displayer.get_associated_file_buffer("labels.txt").decode().split() == run.labels
+    image = shown["subgraph_metadata"][0]["input_tensor_metadata"][0]
+    assert image["content"]["content_properties"]["color_space"] == "RGB"
+    (normalization,) = image["process_units"]
+    assert normalization["options"] == {"mean": [0.0], "std": [1.0]}  # raw pixels pass as they are
+    (scores,) = shown["subgraph_metadata"][0]["output_tensor_metadata"]
+    assert scores["associated_files"][0]["type"] == "TENSOR_AXIS_LABELS"
+    assert shown["name"] == "tiny_cnn" and "10 classes" in shown["description"]
+    assert shown["version"] == f"run {run.path.name}" and shown["author"].startswith("keras-zoo")
+    assert shown["min_parser_version"] == "1.0.0"
+
+
+def test_a_file_mediapipe_refuses_fails_verification(run, tmp_path):
+    """Standard metadata of the wrong kind (a text tokenizer on the image model): LiteRT runs
+    the file, MediaPipe's ImageClassifier refuses it, and the check says so in one line."""
+    import dataclasses
+
+    from zoo import tflite_metadata
+    from zoo.exporting import tflite_bytes, verify
+    from zoo.tasks import RegexTokenizer, StandardMetadata
+
+    spec = run.task().export_spec(run, "tflite", 50)
+    bare = tflite_bytes(dataclasses.replace(spec, standard_metadata=None), "none")
+    text = StandardMetadata("text_classifier", "wrong", "", "1", "tests",
+                            tokenizer=RegexTokenizer(r"\s+", {"<PAD>": 0, "<UNKNOWN>": 1}))
+    wrong = tmp_path / "wrong.tflite"
+    wrong.write_bytes(tflite_metadata.write(bare, text, spec.labels))
+    report = verify(wrong, run)
+    assert report["agreement"] >= 0.99 and not report["passed"]
+    assert report["standard_metadata"]["loads"] is False
+    assert report["failure"].startswith("MediaPipe Tasks' ImageClassifier refuses the file: ")
+    assert "ImageProperties" in report["failure"] and "\n" not in report["failure"]
+
+
+def test_without_mediapipe_a_classifier_export_is_one_line(run, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # as if it were not installed
+    target = tmp_path / "model.tflite"
+    code, lines, _ = _cli("export", run.path, "--out", target)
+    assert code == 1 and len(lines) == 1 and "pip install 'keras-zoo[mobile]'" in lines[0], lines
+    assert not target.exists()
 
 
 def test_saved_model_serving_default_classifies_a_batch(run, heldout, tmp_path):
@@ -367,10 +421,11 @@ def test_cli_int8_with_calibration_folder(run, digits, tmp_path):
     assert code == 0 and any(line.startswith("agreement") for line in lines)
 
 
-def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path):
+def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path, mediapipe_check):
     """The real path: zoo.finetune's model (Preprocess layer, keras.applications backbone,
-    augmentation, head) converts to builtin ops and matches Keras. (int8 of the same model is
-    measured by benchmarks/export.py; the tiny CNN covers int8 here.)"""
+    augmentation, head) converts to builtin ops and matches Keras, and MediaPipe Tasks read
+    every quantization with its labels. (Accuracy is measured by benchmarks/export.py; this
+    model has barely trained.)"""
     from zoo.data.digits import write_digits
 
     write_digits(tmp_path / "digits", limit=8)
@@ -382,3 +437,7 @@ def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path):
     assert "DEPTHWISE_CONV_2D" in report["ops"]
     assert report["custom_ops"] == []
     assert (result.path / "exports" / "labels.txt").read_text().split() == result.labels
+    for quantize in QUANTIZATIONS:
+        report = report if quantize == "none" else zoo.export(result.path, quantize=quantize)
+        assert report["passed"] and report["quantize"] == quantize
+        mediapipe_check(Run.open(result.path), report)

@@ -68,6 +68,31 @@ def test_finetune_reports_bad_files_and_trains(trained):
     assert f"Run written to {out}" in output
 
 
+def test_short_from_scratch_runs_default_to_no_augmentation(trained, digits):
+    """The measured default (docs/benchmarks.md): augmentation off for from-scratch runs under
+    16 epochs, logged and recorded; an explicit choice or a longer run keeps the recipe's."""
+    from zoo.tasks.image_classification import ImageClassificationTask
+
+    out, output = trained
+    assert "Augmentation: off (from scratch, 6 epochs < 16" in output
+    assert json.loads((out / "config.json").read_text())["options"]["no_augment"] is True
+    import zoo
+
+    assert not [layer for layer in zoo.load_model(out / "model.keras").layers
+                if layer.name == "augment"]
+
+    def no_augment(**options):
+        task = ImageClassificationTask(backbone=BACKBONE, data=str(digits), **options)
+        task.log = lambda line: None
+        task.check()
+        return task.options["no_augment"]
+
+    assert no_augment(weights="none", epochs=8) is True
+    assert no_augment(weights="none", epochs=16) is False
+    assert no_augment(weights="none", epochs=8, augment="rotation") is False
+    assert no_augment(weights="none", epochs=30, no_augment=True) is True
+
+
 def test_run_directory_is_complete_and_reloads(trained, digits):
     out, _ = trained
     for name in ("model.keras", "labels.json", "config.json", "splits.json", "history.csv",
@@ -120,6 +145,21 @@ def test_python_api_matches(trained, digits):
     rows = run.predict([digits / "test" / "7"], top_k=3)
     assert len(rows) == 6 and len(rows[0]["top"]) == 3
     assert sum(r["class"] == "7" for r in rows) >= 3
+
+
+def test_every_tflite_export_loads_in_mediapipe_with_its_labels(trained, mediapipe_check):
+    """A plugin's backbone (zoo-cnn's plain_cnn) exported at each quantization: the stock
+    MediaPipe Tasks ImageClassifier classifies the held-out image files with the run's labels."""
+    import zoo
+    from zoo.exporting import QUANTIZATIONS
+    from zoo.runs import Run
+
+    out, _ = trained
+    run = Run.open(out)
+    for quantize in QUANTIZATIONS:
+        report = zoo.export(out, format="tflite", quantize=quantize)
+        assert report["passed"], report
+        mediapipe_check(run, report)
 
 
 def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_path):
@@ -194,3 +234,38 @@ def test_unknown_option_gets_did_you_mean(digits):
 
     with pytest.raises(zoo.ZooError, match="did you mean --fine-tune-lr"):
         zoo.finetune(BACKBONE, digits, fine_tune_rl=0.1)
+
+
+def test_weights_run_starts_from_that_runs_backbone(trained, digits, zoo_caches, tmp_path):
+    """--weights RUN: the backbone an earlier finetune run trained, tensor by tensor, its head
+    dropped; the frozen stage alone then classifies well above chance (0.1)."""
+    import zoo
+    from zoo.backbones_build import nested_layers
+
+    out, _ = trained
+    (trained_backbone,) = [layer for layer in nested_layers(zoo.load_model(out / "model.keras"))
+                           if layer.name == "backbone"]
+    restored = zoo.create_backbone(BACKBONE, weights=str(out), input_shape=32)
+    pairs = list(zip(trained_backbone.weights, restored.get_layer("backbone").weights))
+    assert len(pairs) == len(trained_backbone.weights) > 20
+    for saved, loaded in pairs:
+        assert saved.path == loaded.path
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+
+    run = zoo.finetune(BACKBONE, digits, weights=str(out), image_size=32, epochs=3,
+                       fine_tune_epochs=0, lr=0.01, out=str(tmp_path / "from-run"),
+                       log=lambda line: None)
+    assert run.config["options"]["weights"] == str(out)
+    assert run.metrics["accuracy"] >= 0.3, run.metrics["accuracy"]
+
+    result = _zoo("finetune", "resnet20", "--data", digits, "--weights", out,
+                  "--out", tmp_path / "other", env={"ZOO_HOME": str(zoo_caches["ZOO_HOME"])})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr
+    assert f"trained backbone '{BACKBONE}', not 'resnet20'" in errors[0]
+
+    text_run = tmp_path / "text-run"
+    text_run.mkdir()
+    (text_run / "config.json").write_text(json.dumps({"task": "text", "model": "gru_classifier"}))
+    with pytest.raises(zoo.ZooError, match="with no backbone; --weights RUN takes a run of"):
+        zoo.create_backbone(BACKBONE, weights=str(text_run), input_shape=32)

@@ -13,9 +13,10 @@ from zoo.hookspecs import PLUGIN_API
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILES = sorted(path for package in ROOT.glob("plugins/*/zoo_*/") if package.is_dir()
                       and not package.name.endswith(".egg-info") for path in package.rglob("*.py"))
-#: What only the core's export pipeline does: convert, run or write deployable artifacts.
+#: What only the core's export pipeline does: convert, run or write deployable artifacts (and
+#: their standard metadata, with mediapipe's writers).
 EXPORT_INTERNALS = ("ai_edge_litert", "TFLiteConverter", "tf.lite", "tensorflow.lite",
-                    "saved_model.save", "keras.export", "ExportArchive")
+                    "saved_model.save", "keras.export", "ExportArchive", "mediapipe")
 
 
 def core_names(source: str):

@@ -15,6 +15,7 @@ __all__ = [
     # heavy, imported on first use:
     "create_backbone", "load_model", "export", "export_formats",
     "finetune", "train", "train_options", "evaluate", "predict", "open_run", "RunResult",
+    "report", "list_runs",
 ]
 
 
@@ -46,6 +47,8 @@ _LAZY = {
     "predict": "zoo.api",
     "open_run": "zoo.api",
     "RunResult": "zoo.api",
+    "report": "zoo.reports",  # report.html of a run
+    "list_runs": "zoo.runs",  # light: what `zoo runs` prints
 }
 
 

@@ -66,10 +66,11 @@ def _input_shape(spec: Backbone, input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def _walk(layer):
+def nested_layers(layer):
+    """Every layer inside ``layer``, depth first, nested models' layers included."""
     for inner in getattr(layer, "layers", ()):
         yield inner
-        yield from _walk(inner)
+        yield from nested_layers(inner)
 
 
 def _train_from_scratch(backbone: keras.Model) -> None:
@@ -80,6 +81,6 @@ def _train_from_scratch(backbone: keras.Model) -> None:
     while training fine (measured: MobileNetV2 and EfficientNetB0 at 0.08-0.11 after 8 epochs on
     digits; 0.93 with momentum 0.9). Pretrained backbones keep their momenta.
     """
-    for layer in _walk(backbone):
+    for layer in nested_layers(backbone):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = SCRATCH_BN_MOMENTUM

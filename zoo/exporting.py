@@ -8,10 +8,12 @@ and how an artifact must match it); this module
    ``EXPORTS``,
 2. converts: TFLite from a traced concrete function with builtin ops only (never
    select-TF/Flex), or a SavedModel through ``keras.export.ExportArchive``,
-3. writes to a temporary name (TFLite metadata embedded when the spec has some),
+3. writes to a temporary name (TFLite metadata embedded when the spec has some: zoo's JSON,
+   and the standard metadata MediaPipe Tasks read, see :mod:`zoo.tflite_metadata`),
 4. runs the artifact back the way its users do (``ai_edge_litert``, one example at a time; the
-   SavedModel's ``serving_default`` signature) on the held-out examples and compares it with
-   the Keras model through the spec's comparison,
+   SavedModel's ``serving_default`` signature; a classifier's TFLite file in MediaPipe Tasks
+   too) on the held-out examples and compares it with the Keras model through the spec's
+   comparison,
 5. moves it into place only if it passed, else keeps it aside as ``*.rejected.*``; each
    artifact's report is merged into ``export-report.json`` beside it.
 """
@@ -19,7 +21,6 @@ and how an artifact must match it); this module
 from __future__ import annotations
 
 import contextlib
-import io as _io
 import json
 import os
 import re
@@ -28,15 +29,15 @@ import statistics
 import tempfile
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from zoo import io
+from zoo import io, tflite_metadata
 from zoo.errors import ZooError
+from zoo.progress import progress
 from zoo.runs import Run
 from zoo.tasks.exports import ExportSpec
 
@@ -173,6 +174,8 @@ def export_artifact(spec: ExportSpec, format: str, quantize: str, target, calibr
                     calibration_size: int = DEFAULT_CALIBRATION_SIZE, num_threads: int = 1) -> dict:
     """Convert, verify and place one artifact at ``target``; returns its report."""
     target = Path(target)
+    if format == "tflite" and spec.standard_metadata is not None:
+        tflite_metadata.require_mediapipe()  # one line now, not after converting
     with io.atomic_path(target) as tmp:
         if format == "tflite":
             representative = (spec.calibration(calibration, calibration_size)
@@ -222,13 +225,18 @@ def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int =
     """Run ``artifact`` on the spec's held-out examples and compare it with the Keras model."""
     artifact = Path(artifact)
     is_tflite = artifact.is_file()
-    with _captured_stderr():  # TensorFlow's C++ notes (oneDNN, XNNPACK) as graphs first run
+    # TensorFlow's C++ notes (oneDNN, XNNPACK) as graphs first run are silenced; a progress bar
+    # (a big model on many examples) still reaches the terminal.
+    with _terminal_stream() as terminal, _captured_stderr():
         runner = TFLiteArtifact(artifact, spec.inputs, num_threads) if is_tflite \
             else SavedModelArtifact(artifact, spec)
         expected = keras_outputs(spec)
-        got = runner.predict(spec.examples)
+        got = runner.predict(spec.examples, progress_file=terminal)
     noun = f"examples from the {spec.examples_from}" if spec.examples_from else "examples"
     judged = spec.comparison.compare(expected, got, quantize, spec.truth, noun)
+    if is_tflite and spec.standard_metadata is not None \
+            and tflite_metadata.has_standard_metadata(artifact.read_bytes()):
+        judged = check_in_client(artifact, spec, got, judged, noun)
     report = {"format": "tflite" if is_tflite else "saved_model", "quantize": quantize,
               "size_bytes": file_size(artifact), "heldout_split": spec.examples_from,
               "heldout_examples": int(len(expected)), **judged,
@@ -240,6 +248,38 @@ def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int =
         flatbuffer = artifact.read_bytes()
         report.update(ops=tflite_ops(flatbuffer), custom_ops=custom_ops(flatbuffer))
     return report
+
+
+def check_in_client(artifact, spec: ExportSpec, litert_scores, judged: dict, noun: str) -> dict:
+    """``judged`` with a ``standard_metadata`` entry: the file run in MediaPipe Tasks'
+    classifier on the held-out examples as an app hands them over (raw pixels or texts). It
+    fails when MediaPipe refuses the file, and warns when MediaPipe's top class differs from
+    the LiteRT run's (the same model fed by the metadata's preprocessing) on over 1%."""
+    standard = spec.standard_metadata
+    inputs = standard.client_inputs if standard.client_inputs is not None else spec.examples[0]
+    entry = {"kind": standard.kind, "client": f"MediaPipe Tasks {standard.client}",
+             "labels": len(spec.labels)}
+    try:
+        with _captured_stderr():  # MediaPipe's C++ logs
+            names = tflite_metadata.client_answers(artifact, standard, inputs)
+    except (ValueError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())
+        failed = {"passed": False, "failure": f"MediaPipe Tasks' {standard.client} refuses the "
+                                              f"file: {reason}"} if judged["passed"] else {}
+        return {**judged, "standard_metadata": {**entry, "loads": False, "error": reason},
+                **failed}
+    litert = [spec.labels[i] for i in np.asarray(litert_scores).argmax(-1)]
+    agreement = float(np.mean([a == b for a, b in zip(names, litert)]))
+    entry.update(loads=True, agreement_with_litert=agreement, examples=len(names))
+    if spec.truth is not None:
+        entry["accuracy"] = float(np.mean([name == spec.labels[t]
+                                           for name, t in zip(names, spec.truth)]))
+    flagged = list(judged["warnings"])
+    if agreement < 0.99:
+        flagged.append(f"MediaPipe Tasks' {standard.client} gives LiteRT's top class on only "
+                       f"{agreement:.1%} of {len(names)} {noun}: its preprocessing from the "
+                       f"standard metadata differs from the model's")
+    return {**judged, "standard_metadata": entry, "warnings": flagged}
 
 
 def _outputs(spec: ExportSpec, tensors) -> dict:
@@ -291,14 +331,18 @@ def tflite_bytes(spec: ExportSpec, quantize: str, representative=None) -> bytes:
                  for i in spec.inputs]
     infer = tf.function(lambda *inputs: _outputs(spec, inputs)[spec.output], autograph=False,
                         input_signature=signature)
-    calibrate = (lambda: ([x[None] for x in example] for example in zip(*representative))) \
-        if representative is not None else None
-    flatbuffer = convert_tflite(infer.get_concrete_function(), quantize, calibrate,
-                                spec.track[0] if spec.track else None)
-    if spec.metadata is None:
-        return flatbuffer
-    metadata = {**spec.metadata, **_interface(flatbuffer), "quantize": quantize}
-    return embed_metadata(flatbuffer, metadata, spec.labels)
+    with _terminal_stream() as terminal:  # the converter silences fd 2 while it calibrates
+        calibrate = (lambda: ([x[None] for x in example] for example in progress(
+            zip(*representative), "Calibrating int8", total=len(representative[0]),
+            unit="example", file=terminal))) if representative is not None else None
+        flatbuffer = convert_tflite(infer.get_concrete_function(), quantize, calibrate,
+                                    spec.track[0] if spec.track else None)
+    if spec.metadata is not None:
+        flatbuffer = embed_metadata(flatbuffer, {**spec.metadata, **_interface(flatbuffer),
+                                                 "quantize": quantize})
+    if spec.standard_metadata is not None:  # last: it appends the associated files' zip
+        flatbuffer = tflite_metadata.write(flatbuffer, spec.standard_metadata, spec.labels)
+    return flatbuffer
 
 
 class TFLiteArtifact:
@@ -340,8 +384,11 @@ class TFLiteArtifact:
             return (output.astype(np.float32) - zero_point) * scale
         return output.astype(np.float32)
 
-    def predict(self, examples) -> np.ndarray:
-        return np.stack([self.run(self.prepare(example)) for example in zip(*examples)])
+    def predict(self, examples, progress_file=None) -> np.ndarray:
+        """One example at a time (the file takes batch 1); a bar on ``progress_file``."""
+        return np.stack([self.run(self.prepare(example)) for example in progress(
+            zip(*examples), "Checking the export", total=len(examples[0]), unit="example",
+            file=progress_file)])
 
     def latency_ms(self, examples) -> float:
         tensors = self.prepare([x[0] for x in examples])
@@ -433,7 +480,8 @@ class SavedModelArtifact:
         outputs = self.serve(**{i.name: t for i, t in zip(self.spec.inputs, tensors)})
         return outputs[self.spec.output].numpy()
 
-    def predict(self, examples) -> np.ndarray:
+    def predict(self, examples, progress_file=None) -> np.ndarray:
+        """In batches: fast enough to need no bar."""
         return in_batches(self, examples)
 
     def latency_ms(self, examples) -> float:
@@ -519,6 +567,12 @@ def check_builtin_ops(flatbuffer: bytes) -> None:
                        f"replace the layers that use them")
 
 
+def _terminal_stream():
+    """A text stream on a copy of fd 2 as it is now: where progress bars go while
+    :func:`_captured_stderr` silences fd 2 (close it, e.g. with ``with``)."""
+    return os.fdopen(os.dup(2), "w")
+
+
 @contextlib.contextmanager
 def _captured_stderr():
     """Silence the converter's C++ chatter (fd 2) and keep it, for error messages."""
@@ -540,9 +594,11 @@ def _unsupported_message(text: str, model, graph) -> str:
         first = next((line.strip() for line in text.splitlines() if "error:" in line),
                      text.strip().splitlines()[0] if text.strip() else "unknown error")
         return f"TFLite conversion failed: {first}"
+    from zoo.backbones_build import nested_layers
+
     graph_def = graph.as_graph_def()
     nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
-    names = {layer.name for layer in _all_layers(model)}
+    names = {layer.name for layer in nested_layers(model)}
     layers = []
     for node in nodes:
         if node.op in ops:  # node names are scoped: model/layer_1/Op
@@ -554,12 +610,6 @@ def _unsupported_message(text: str, model, graph) -> str:
     return (f"the model uses TensorFlow op {', '.join(ops)}{where}, which has no builtin TFLite "
             f"equivalent; rewrite that layer with builtin ops (zoo export never uses select-TF ops, "
             f"so the stock mobile runtime runs every file)")
-
-
-def _all_layers(model):
-    for layer in getattr(model, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
 
 
 def tflite_ops(flatbuffer: bytes) -> list[str]:
@@ -595,10 +645,9 @@ def _interface(flatbuffer: bytes) -> dict:
             "output_tensor": _describe_tensor(interpreter.get_output_details()[0])}
 
 
-def embed_metadata(flatbuffer: bytes, metadata: dict, labels) -> bytes:
-    """Add ``metadata`` as a "zoo_metadata" JSON entry in the model's metadata table, and
-    append labels.txt and zoo_metadata.json as a zip (TFLite's "associated files": readable
-    with the Support library's MetadataExtractor.getAssociatedFile or any unzip tool)."""
+def embed_metadata(flatbuffer: bytes, metadata: dict) -> bytes:
+    """Add ``metadata`` as a "zoo_metadata" JSON entry in the model's metadata table (beside
+    the standard "TFLITE_METADATA" entry, which :mod:`zoo.tflite_metadata` writes)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -612,12 +661,7 @@ def embed_metadata(flatbuffer: bytes, metadata: dict, labels) -> bytes:
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()]
     model.metadata.append(entry)
-    packed = flatbuffer_utils.convert_object_to_bytearray(model)
-    archive = _io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as files:
-        files.writestr(LABELS_NAME, "\n".join(labels) + "\n")
-        files.writestr(METADATA_NAME + ".json", text)
-    return packed + archive.getvalue()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def read_metadata(path) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["classification_metrics", "rankings"]
+__all__ = ["classification_metrics", "rankings", "worst_mistakes"]
 
 
 def classification_metrics(labels, probabilities, classes: list[str]) -> dict:
@@ -45,3 +45,17 @@ def rankings(probabilities, classes: list[str], top_k: int = 1) -> list[dict]:
         top = [[classes[i], round(float(row[i]), 4)] for i in order]
         rows.append({"class": top[0][0], "probability": top[0][1], "top": top})
     return rows
+
+
+def worst_mistakes(labels, probabilities, n: int = 16) -> list[int]:
+    """Indices of the ``n`` examples whose true class got the lowest probability, worst first
+    (ties: the earlier example first): what a classifier's report shows as its worst mistakes."""
+    import numpy as np
+
+    labels = np.asarray(labels, dtype=int)
+    probabilities = np.asarray(probabilities)
+    if not len(labels):
+        return []
+    true_probability = probabilities[np.arange(len(labels)), labels]
+    order = np.lexsort((np.arange(len(labels)), true_probability))
+    return [int(i) for i in order[:max(0, int(n))]]

@@ -10,13 +10,20 @@ Layout (files a task does not produce are absent)::
     metrics.json     held-out metrics
     curves.png, confusion.png
     checkpoints/     per-epoch state for --resume
+    logs/            TensorBoard event files (train/, validation/)
+    report.html      `zoo report`: the whole run in one self-contained page
     exports/         what `zoo export` wrote
+    training.lock    present while a process trains into the run (its pid and host)
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +31,9 @@ from zoo import io
 from zoo.errors import ZooError
 
 CONFIG = "config.json"
+LOCK = "training.lock"
 
-__all__ = ["Run"]
+__all__ = ["Run", "list_runs"]
 
 
 class Run:
@@ -155,3 +163,172 @@ def next_run_dir(root: Path, name: str) -> Path:
     taken = [int(m.group(1)) for p in root.glob(f"{safe}-*")
              if (m := re.fullmatch(re.escape(safe) + r"-(\d+)", p.name))]
     return root / f"{safe}-{max(taken, default=0) + 1}"
+
+
+# -- listing runs (zoo runs): light, never imports TensorFlow -----------------------------------
+
+def list_runs(root: str | Path = "runs") -> list[dict]:
+    """One summary dict per run directory under ``root`` (or ``root`` itself if it is a run),
+    newest first. Never raises for a broken run: its ``status`` says what is wrong.
+
+    Keys: ``name``, ``path``, ``status`` (``done``, ``training``, ``interrupted``, ``broken``),
+    ``task``, ``model``, ``backbone``, ``data``, ``monitor``, ``best`` (best validation figure),
+    ``best_epoch``, ``epochs``, ``seconds`` (wall time of training), ``heldout`` (the headline
+    held-out metrics), ``created``, ``exports`` (one dict per artifact in export-report.json:
+    ``artifact``, ``format``, ``quantize``, ``size_bytes``, ``verified``), ``problem``.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ZooError(f"{root} is not a directory of runs"
+                       f"{' (it is a file)' if root.exists() else ''}; runs are written to "
+                       f"runs/ by 'zoo finetune' and 'zoo train', or where --out said")
+    candidates = [root] if _looks_like_run(root) else \
+        [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
+         and _looks_like_run(p)]
+    rows = [summarize_run(path) for path in candidates]
+    rows.sort(key=lambda row: row["_sort"], reverse=True)
+    for row in rows:
+        del row["_sort"]
+    return rows
+
+
+def _looks_like_run(path: Path) -> bool:
+    return any((path / name).exists() for name in (CONFIG, "checkpoints", LOCK, "model.keras"))
+
+
+def summarize_run(path: str | Path) -> dict:
+    """The :func:`list_runs` row of one run directory."""
+    path = Path(path)
+    row: dict = {"name": path.name, "path": str(path), "status": "done", "task": None,
+                 "model": None, "backbone": None, "data": None, "monitor": None, "best": None,
+                 "best_epoch": None, "epochs": None, "seconds": None, "heldout": {},
+                 "created": None, "exports": [], "problem": None}
+    row["_sort"] = _mtime(path)
+    config = _read(path / CONFIG)
+    if config is None:  # a run starting (the lock comes first) or a stray folder
+        if _locked(path):
+            row["status"] = "training"
+        else:
+            row["status"], row["problem"] = "broken", f"no {CONFIG}"
+        return row
+    if not isinstance(config, dict):
+        row["status"] = "broken"
+        row["problem"] = _unreadable(CONFIG, config)
+        return row
+    options = config.get("options") or {}
+    row.update(task=_short_task(config.get("task")), model=config.get("model"),
+               backbone=config.get("backbone"), data=options.get("data"),
+               created=config.get("created"))
+    if config.get("created"):
+        row["_sort"] = _timestamp(config["created"], row["_sort"])
+    metrics = _read(path / "metrics.json")
+    state = _read(path / "checkpoints" / "state.json")
+    if isinstance(metrics, dict):
+        training = metrics.get("training") or {}
+        row.update(monitor=training.get("monitor"), best=training.get("best"),
+                   best_epoch=training.get("best_epoch"), epochs=training.get("epochs"),
+                   seconds=training.get("seconds"))
+        row["heldout"] = {k: v for k, v in metrics.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)
+                          and k not in ("count", "windows")}
+        if _locked(path):
+            row["status"] = "training"  # a --resume writing into a finished run
+    else:
+        row["status"] = "training" if _locked(path) else "interrupted"
+        if isinstance(metrics, Exception):
+            row["status"], row["problem"] = "broken", _unreadable("metrics.json", metrics)
+        if isinstance(state, dict):
+            row.update(monitor=state.get("monitor"), best=state.get("best"),
+                       best_epoch=state.get("best_epoch"), epochs=state.get("global_epoch"))
+    row["exports"] = _exports(path / "exports")
+    return row
+
+
+def _exports(folder: Path) -> list[dict]:
+    report = _read(folder / "export-report.json")
+    if not isinstance(report, dict):
+        return []
+    rows = []
+    for name, entry in sorted(report.items()):
+        if not isinstance(entry, dict):
+            continue
+        target = folder / name
+        size = entry.get("size_bytes")
+        if size is None and target.exists():
+            size = target.stat().st_size if target.is_file() else \
+                sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        rows.append({"artifact": name, "format": entry.get("format"),
+                     "quantize": entry.get("quantize") or "none", "size_bytes": size,
+                     "verified": entry.get("passed"), "exists": target.exists()})
+    return rows
+
+
+def _unreadable(name: str, what) -> str:
+    """Why a run file cannot be used, in a few words."""
+    if isinstance(what, json.JSONDecodeError):
+        return f"{name} is not valid JSON (line {what.lineno})"
+    if isinstance(what, Exception):
+        return f"{name} cannot be read ({type(what).__name__})"
+    return f"{name} is not a JSON object"
+
+
+def _read(path: Path):
+    """The JSON in ``path``; None when absent; the exception when unreadable or not JSON."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return exc
+
+
+def _locked(path: Path) -> bool:
+    """Whether a live process holds the run's training.lock (a lock from another host counts
+    as live; one whose process is gone does not)."""
+    lock = _read(path / LOCK)
+    if lock is None:
+        return False
+    if not isinstance(lock, dict):  # being written, or unreadable: someone holds it
+        return True
+    if lock.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(lock.get("pid", 0)), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def training_lock(run: "Run"):
+    """``training.lock`` in the run while the body runs (what ``zoo runs`` shows as training)."""
+    lock = run.path / LOCK
+    io.write_json(lock, {"pid": os.getpid(), "host": socket.gethostname(),
+                         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _short_task(task: str | None) -> str | None:
+    """``zoo_rnn.tasks:TextClassificationTask`` -> ``TextClassificationTask``."""
+    return task.rsplit(":", 1)[-1] if task else task
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _timestamp(text: str, default: float) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return default

@@ -10,6 +10,12 @@ with Keras' own ``model.fit`` and one callback, :class:`RunCheckpoint`, that aft
 * keeps the best weights by the validation metric and stops early after ``patience`` epochs
   without improvement; the best weights are restored when training ends.
 
+Every run also writes TensorBoard event files under ``logs/`` (``train/`` and ``validation/``)
+through Keras' own ``keras.callbacks.TensorBoard``: one step per epoch, numbered across stages
+and across ``--resume`` (step = epoch - 1 of history.csv), so a resumed run appends to the same
+curves (epochs logged after the last checkpoint are dropped first, as in history.csv).
+:func:`log_image` adds images (a confusion matrix, a GAN's sample grid) to those logs.
+
 ``strategy`` is a ``tf.distribute`` strategy (None: the default device). Build and compile the
 model inside :func:`strategy_scope` and Keras distributes ``fit`` over it.
 """
@@ -20,6 +26,7 @@ import contextlib
 import csv
 import io as _io
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -33,9 +40,12 @@ from zoo.errors import ZooError
 from zoo.tasks.base import Stage
 
 #: What a plugin may use (the declared plugin API); the loop itself is driven by Task.train.
-__all__ = ["Stage", "make_optimizer", "warmup_cosine", "save_model", "float32_copy"]
+__all__ = ["Stage", "make_optimizer", "warmup_cosine", "save_model", "float32_copy",
+           "log_image"]
 
 STATE = "state.json"
+#: TensorBoard event files of a run: ``logs/train`` and ``logs/validation``.
+LOGS = "logs"
 
 
 def setup(seed: int | None = 0, mixed_precision: str = "auto") -> str:
@@ -92,8 +102,9 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run, state: dict, stage_index: int, stage: Stage, patience: int,
-                 epoch_offset: int):
+                 epoch_offset: int, clock: Callable[[], float] | None = None):
         super().__init__()
+        self.clock = clock
         self.run, self.state = run, state
         self.stage_index, self.stage = stage_index, stage
         self.patience, self.epoch_offset = patience, epoch_offset
@@ -125,6 +136,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         finished = epoch + 1 >= self.stage.epochs
         stage_over = finished or self.model.stop_training
         # Resume point: the next epoch to run, as (stage index, epoch within stage).
+        if self.clock is not None:  # training seconds so far, across resumes
+            state["seconds"] = round(self.clock(), 1)
         state.update(stage=self.stage_index + 1 if stage_over else self.stage_index,
                      epoch=0 if stage_over else epoch + 1, global_epoch=global_epoch,
                      stopped_early=bool(self.model.stop_training and not finished))
@@ -135,6 +148,57 @@ class RunCheckpoint(keras.callbacks.Callback):
         for old in ckpt_dir.glob("last-*.weights.h5"):
             if old.name != last:
                 old.unlink(missing_ok=True)
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with epoch steps that run on across stages and resumes.
+
+    ``model.fit`` numbers epochs from 0 in each stage (from ``initial_epoch`` when resuming
+    within one); adding ``epoch_offset`` (epochs completed before the stage) makes the step the
+    run's global epoch index. Writers are flushed every epoch, so a killed run loses nothing
+    that its checkpoint kept; on ``--resume``, :func:`fit` first drops the logged epochs that
+    ran after the checkpoint (:func:`_truncate_logs`), since they run again.
+    """
+
+    def __init__(self, log_dir, epoch_offset: int = 0):
+        super().__init__(log_dir=str(log_dir), histogram_freq=0, write_graph=False,
+                         write_images=False, write_steps_per_second=False, update_freq="epoch",
+                         profile_batch=0)
+        self.epoch_offset = epoch_offset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(self.epoch_offset + epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(self.epoch_offset + epoch, logs)
+        for writer in getattr(self, "_writers", {}).values():  # a GAN has no validation writer
+            writer.flush()
+
+
+_IMAGE_WRITERS: dict[str, object] = {}
+
+
+def log_image(run, tag: str, image, step: int, subdir: str = "validation") -> None:
+    """Write ``image`` into the run's TensorBoard logs (``logs/<subdir>``) at ``step`` (an epoch
+    index, as the scalars use). ``image``: a PNG file path, PNG bytes, or an H x W (x C) uint8
+    array."""
+    import numpy as np
+    import tensorflow as tf
+
+    if isinstance(image, (str, Path)):
+        image = Path(image).read_bytes()
+    if isinstance(image, (bytes, bytearray)):
+        pixels = tf.io.decode_png(bytes(image), channels=0)
+    else:
+        pixels = np.asarray(image)
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    logdir = str(Path(run.path if hasattr(run, "path") else run) / LOGS / subdir)
+    writer = _IMAGE_WRITERS.get(logdir)
+    if writer is None or not Path(logdir).is_dir():
+        writer = _IMAGE_WRITERS[logdir] = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        tf.summary.image(tag, tf.convert_to_tensor(pixels)[None], step=int(step))
+    writer.flush()
 
 
 def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 5,
@@ -161,9 +225,15 @@ def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 
         log(f"Resuming {run.path} after epoch {state['global_epoch']} "
             f"(stage {stages[min(state['stage'], len(stages) - 1)].name})")
         _truncate_history(run.path / "history.csv", state["global_epoch"])
+        _truncate_logs(run.path / LOGS, state["global_epoch"])
     elif not resume:
         (run.path / "history.csv").unlink(missing_ok=True)
+        shutil.rmtree(run.path / LOGS, ignore_errors=True)
     first_stage, first_epoch = state.get("stage", 0), state.get("epoch", 0)
+    before = float(state.get("seconds", 0.0))  # spent by the processes this one resumes
+
+    def clock() -> float:
+        return before + time.monotonic() - start
 
     for index, stage in enumerate(stages):
         if index < first_stage:
@@ -182,19 +252,21 @@ def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 
         header = f"Stage {index + 1}/{len(stages)}: {stage.name}"
         log(header + (f" - {stage.description}" if stage.description else "") +
             f" ({stage.epochs} epochs{f', from epoch {initial + 1}' if initial else ''})")
-        callback = RunCheckpoint(run, state, index, stage, patience, offset)
+        callback = RunCheckpoint(run, state, index, stage, patience, offset, clock)
+        tensorboard = EpochTensorBoard(run.path / LOGS, offset)
         if jit_compile is not None:
             model.jit_compile = jit_compile
         with warnings.catch_warnings():
             # tf.data pipelines shuffle themselves; Keras warns that fit's shuffle is ignored.
             warnings.filterwarnings("ignore", message=".*shuffle=True.*")
             model.fit(data.train, validation_data=data.val, epochs=stage.epochs,
-                      initial_epoch=initial, callbacks=[*callbacks, callback],
+                      initial_epoch=initial,
+                      callbacks=[*callbacks, tensorboard, callback],
                       class_weight=data.class_weight, verbose=verbose)
 
     if (ckpt_dir / "best.weights.h5").is_file():
         _load_weights(model, ckpt_dir / "best.weights.h5", with_optimizer=False)
-    seconds = time.monotonic() - start
+    seconds = clock()
     summary = {"monitor": state.get("monitor"), "best": state.get("best"),
                "best_epoch": state.get("best_epoch"), "epochs": state.get("global_epoch", 0),
                "stopped_early": state.get("stopped_early", False), "seconds": round(seconds, 1)}
@@ -299,6 +371,38 @@ def _truncate_history(path: Path, last_epoch: int) -> None:
     writer.writeheader()
     writer.writerows(rows)
     io.write_text(path, buffer.getvalue())
+
+
+def _truncate_logs(logs: Path, last_epoch: int) -> None:
+    """Drop TensorBoard events of epochs that ran after the checkpoint (steps >= ``last_epoch``):
+    they run again, and TensorBoard's reader would show both values (it purges only after a
+    session-start event, which tf.summary does not write). A record cut short by a kill goes
+    too. Files that need no change are left alone."""
+    if not logs.is_dir():
+        return
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    for path in sorted(logs.rglob("events.out.tfevents.*")):
+        records, cut = [], False
+        try:
+            for record in tf.data.TFRecordDataset(str(path)):
+                records.append(record.numpy())
+        except tf.errors.DataLossError:
+            cut = True  # the last record is incomplete
+        keep = [r for r in records if not _after(event_pb2.Event.FromString(r), last_epoch)]
+        if len(keep) == len(records) and not cut:
+            continue
+        with io.atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+            for record in keep:
+                writer.write(record)
+
+
+def _after(event, last_epoch: int) -> bool:
+    """An epoch summary (or image) of an epoch index >= last_epoch; Keras' evaluation-vs-iterations
+    scalars count optimizer steps, not epochs, and stay."""
+    return event.HasField("summary") and event.step >= last_epoch and not all(
+        value.tag.endswith("_vs_iterations") for value in event.summary.value)
 
 
 def _plain(value):

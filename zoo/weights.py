@@ -1,9 +1,11 @@
-"""Resolving ``--weights`` to a local file: ``none | NAME | PATH | tfhub:HANDLE-or-DIR``.
+"""Resolving ``--weights`` to a local file: ``none | NAME | PATH | RUN | tfhub:HANDLE-or-DIR``.
 
 Published weights are downloaded once into the zoo cache (``$ZOO_HOME/weights``, default
 ``~/.cache/zoo/weights``) with a progress line and a hash check; a file Keras already downloaded
 into its own cache (``$KERAS_HOME/models`` or ``~/.keras/models``) is used as is. Offline with an
 empty cache, the user gets one sentence naming ``--weights none`` and ``--weights PATH``.
+``--weights RUN`` (a run directory of ``zoo finetune`` on the same backbone) takes the backbone
+that run trained, its head dropped: extracted once into ``$ZOO_HOME/weights/runs``.
 
 Light on purpose: no TensorFlow here, since :class:`WeightsFile` appears in every backbone spec
 and specs are built whenever plugins are listed.
@@ -105,13 +107,49 @@ def resolve(spec, weights: str | None) -> str | None:
                            f"it in weight_files, or pass --weights PATH")
         return fetch(wf, what=f"{weights} weights for {spec.name}")
     path = Path(weights).expanduser()
+    if (path / "config.json").is_file():
+        return run_backbone_weights(spec, path)
     if path.exists():
         return str(path.resolve())
     if os.sep in weights or path.suffix in (".h5", ".keras", ".hdf5"):
         raise ZooError(f"weights file {weights} does not exist; check the path, or use "
                        f"--weights none to train from scratch")
-    known = ", ".join([*spec.weights, "PATH"])
+    known = ", ".join([*spec.weights, "PATH", "RUN"])
     raise ZooError(f"backbone {spec.name!r} has no weights {weights!r}; choose one of: {known}")
+
+
+def run_backbone_weights(spec, run_dir: Path) -> str:
+    """The backbone weights a ``zoo finetune`` run trained, as a ``.weights.h5`` file the
+    backbone's builder loads (the run's head and preprocessing stay behind). Cached by the
+    model file's digest, so a run trained further gives a new file."""
+    import json
+
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    trained = config.get("backbone")
+    if trained is None:
+        raise ZooError(f"{run_dir} trained {config.get('model') or 'a model'!r} with no "
+                       f"backbone; --weights RUN takes a run of 'zoo finetune {spec.name}'")
+    if trained != spec.name:
+        raise ZooError(f"{run_dir} trained backbone {trained!r}, not {spec.name!r}; use "
+                       f"'zoo finetune {trained} --weights {run_dir}' or a run of {spec.name}")
+    model_file = run_dir / "model.keras"
+    if not model_file.is_file():
+        raise ZooError(f"{run_dir} has no model.keras yet (still training, or stopped before "
+                       f"its first epoch); finish it with 'zoo finetune ... --resume'")
+    digest = file_digest(model_file, "sha256")[:16]
+    target = cache_dir() / "runs" / f"{spec.name}-{digest}.weights.h5"
+    if not target.is_file():
+        from zoo.backbones_build import nested_layers
+        from zoo.saving import load_model
+
+        backbones = [layer for layer in nested_layers(load_model(model_file, compile=False))
+                     if layer.name == "backbone"]
+        if len(backbones) != 1:
+            raise ZooError(f"{model_file} has no single nested 'backbone' model; was it "
+                           f"written by zoo finetune?")
+        with atomic_path(target) as tmp:
+            backbones[0].save_weights(tmp)
+    return str(target)
 
 
 def fetch(wf: WeightsFile, what: str) -> str:

@@ -18,9 +18,9 @@ import click
 from zoo.errors import ZooError
 
 #: Modules under zoo_cli.commands, each with a COMMANDS list; order is the --help order.
-COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data")
+COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data", "runs")
 #: Commands that never need TensorFlow (everything else gets it imported up front, quietly).
-LIGHT_COMMANDS = frozenset({"list", "info", "plugins", "completion", "data"})
+LIGHT_COMMANDS = frozenset({"list", "info", "plugins", "completion", "data", "runs"})
 
 
 def _error_line(message: str, exit_code: int):

@@ -242,8 +242,11 @@ def _class_files(tree: Path) -> dict[str, list[str]]:
 
 def _check_all(files: list[str]) -> tuple[set[str], list[tuple[str, str]]]:
     """Decode every file once (in threads; Pillow releases the GIL while decoding)."""
+    from zoo.progress import progress
+
     with ThreadPoolExecutor(_workers()) as pool:
-        reasons = list(pool.map(_why_unreadable, files))
+        reasons = list(progress(pool.map(_why_unreadable, files), "Checking images",
+                                total=len(files), unit="img"))
     good = {f for f, reason in zip(files, reasons) if reason is None}
     return good, [(f, r) for f, r in zip(files, reasons) if r is not None]
 

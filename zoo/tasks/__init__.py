@@ -18,12 +18,14 @@ from zoo.errors import ZooError
 from zoo.specs import import_target
 from zoo.tasks.base import (COMMON_OPTIONS, Option, Preprocessor, Stage, Task, TaskData,
                             cli_name, fraction, non_negative_int, positive_int, sample_rows)
-from zoo.tasks.exports import Agreement, Closeness, ExactMatch, ExportSpec, Input
+from zoo.tasks.exports import (Agreement, Closeness, ExactMatch, ExportSpec, Input,
+                               RegexTokenizer, StandardMetadata)
 
 __all__ = [
     "Task", "TaskData", "Option", "Stage", "Preprocessor", "COMMON_OPTIONS",
     "positive_int", "non_negative_int", "fraction", "cli_name", "sample_rows",
-    "ExportSpec", "Input", "Agreement", "Closeness", "ExactMatch",
+    "ExportSpec", "Input", "Agreement", "Closeness", "ExactMatch", "StandardMetadata",
+    "RegexTokenizer",
     "BUILTIN_TASKS", "task_class",
 ]
 

@@ -310,6 +310,41 @@ class Task:
         the held-out examples the artifact is compared on."""
         raise ZooError(f"{self.title} runs cannot be exported")
 
+    def report_sections(self, run) -> list:
+        """This task's parts of ``report.html`` (``zoo report RUN``), after the training summary
+        and curves the core writes for every run, and before the export report and the settings:
+        a list of :class:`zoo.reports.Section` built from its blocks (``Table``, ``Figure``,
+        ``Text``, ``Examples``).
+
+        The default shows ``metrics.json``: its headline figures (a recommender's recalls, a
+        forecaster's errors), the per-class table and the confusion matrix of a classifier. A
+        classifier adds the examples it gets most wrong (see the image and text tasks).
+        """
+        from zoo.reports import Figure, Section, Table
+
+        metrics = run.read("metrics.json", {})
+
+        def flat(prefix: str, value) -> list:  # {"baselines": {"popular": {"recall@10": ..}}}
+            if isinstance(value, dict):
+                return [row for key, item in value.items()
+                        for row in flat(f"{prefix}.{key}" if prefix else str(key), item)]
+            return [[prefix, value]] if isinstance(value, (int, float, str)) else []
+
+        rows = flat("", {key: value for key, value in metrics.items() if key not in (
+            "training", "per_class", "confusion_matrix", "confusion_png")})
+        sections = [Section("Held-out metrics", [Table(["metric", "value"], rows)])]
+        per_class = metrics.get("per_class") or {}
+        if per_class:
+            sections.append(Section("Per class", [Table(
+                ["class", "precision", "recall", "support"],
+                [[name, row.get("precision"), row.get("recall"), row.get("support")]
+                 for name, row in per_class.items()])]))
+        confusion = run.file("confusion.png")
+        if confusion.is_file():
+            sections.append(Section("Confusion matrix", [
+                Figure(confusion, "rows: true class, columns: predicted class")]))
+        return sections
+
     def config_extra(self, data: TaskData) -> dict:
         """Task-specific top-level config.json fields (image tasks add backbone, image_size...)."""
         return {}
@@ -360,27 +395,50 @@ class Task:
                 if opts["out"] is None and not any(run.path.parent.iterdir()):
                     run.path.parent.rmdir()
             raise
-        resuming = opts["resume"] and run.file(PREPROCESSOR_FILE).is_file()
-        data.preprocessor = self.preprocessor(run) if resuming else self.fit_preprocessor(data)
-        self.write_config(run, data)
-        with loop.strategy_scope(self.strategy):
-            model = self.build_model(data)
-        distribute.prepare_model(model, self.strategy)
-        callbacks = self.callbacks(run, model, data) + plugins.training_callbacks(run, self, log)
-        summary = loop.fit(model, distribute.distribute_data(data, self.strategy,
-                                                             self.global_batch_size), run,
-                           self.stages(model, data), callbacks=callbacks,
-                           patience=opts["patience"], resume=opts["resume"], log=log,
-                           strategy=self.strategy,
-                           jit_compile=distribute.jit_compile(opts["jit_compile"]))
-        summary.update(replicas=distribute.replicas(self.strategy),
-                       global_batch_size=self.global_batch_size)
-        self.save(run, model, data)
-        plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
-        metrics = {**self.evaluate(run, data), "training": summary}
-        run.write("metrics.json", metrics)
+        from zoo.runs import training_lock
+
+        with training_lock(run):  # `zoo runs` shows the run as training meanwhile
+            resuming = opts["resume"] and run.file(PREPROCESSOR_FILE).is_file()
+            data.preprocessor = self.preprocessor(run) if resuming else \
+                self.fit_preprocessor(data)
+            self.write_config(run, data)
+            with loop.strategy_scope(self.strategy):
+                model = self.build_model(data)
+            distribute.prepare_model(model, self.strategy)
+            callbacks = self.callbacks(run, model, data) + \
+                plugins.training_callbacks(run, self, log)
+            summary = loop.fit(model, distribute.distribute_data(data, self.strategy,
+                                                                 self.global_batch_size), run,
+                               self.stages(model, data), callbacks=callbacks,
+                               patience=opts["patience"], resume=opts["resume"], log=log,
+                               strategy=self.strategy,
+                               jit_compile=distribute.jit_compile(opts["jit_compile"]))
+            summary.update(replicas=distribute.replicas(self.strategy),
+                           global_batch_size=self.global_batch_size)
+            self.save(run, model, data)
+            plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
+            metrics = {**self.evaluate(run, data), "training": summary}
+            run.write("metrics.json", metrics)
+            if metrics.get("confusion_png"):  # classifiers: the matrix in TensorBoard too
+                loop.log_image(run, "confusion_matrix", metrics["confusion_png"],
+                               step=max(0, summary["epochs"] - 1))
+            if distribute.is_chief():  # other workers' run directories are thrown away
+                self.write_report(run)
         distribute.finish_run(run, log)
         return run
+
+    def write_report(self, run):
+        """``report.html`` at the end of training (as Ultralytics writes its results files):
+        the run is trained and saved, so a report that fails costs one warning line, not the
+        run. Returns the path, or None."""
+        from zoo.reports import report
+
+        try:
+            return report(run, log=self.log)
+        except Exception as exc:  # noqa: BLE001 - the trained run must survive a report bug
+            self.log(f"Warning: report.html not written ({type(exc).__name__}: {exc}); "
+                     f"try 'zoo report {run.path}'")
+            return None
 
     def write_config(self, run, data: TaskData) -> None:
         """config.json, labels.json, splits.json and the preprocessor (on resume the existing

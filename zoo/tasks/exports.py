@@ -1,6 +1,7 @@
 """What a task hands ``zoo export``: :class:`ExportSpec` (one artifact's function, inputs and
-held-out examples) and how the artifact must match the Keras model (:class:`Agreement`,
-:class:`Closeness`, :class:`ExactMatch`).
+held-out examples), how the artifact must match the Keras model (:class:`Agreement`,
+:class:`Closeness`, :class:`ExactMatch`) and, for classifiers, the standard TFLite metadata that
+on-device clients read (:class:`StandardMetadata`, :class:`RegexTokenizer`).
 
 The pipeline that uses them lives once, in :mod:`zoo.exporting`: it converts (TFLite with
 builtin ops only, or a SavedModel), runs the artifact back, compares it with the Keras model
@@ -10,10 +11,13 @@ its entry into ``export-report.json``. Importing this module never imports Tenso
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 FLOAT_QUANTIZATIONS = ("none", "float16")
+#: Standard-metadata kinds -> the MediaPipe Tasks API that loads such a file.
+CLASSIFIER_CLIENTS = {"image_classifier": "ImageClassifier", "text_classifier": "TextClassifier"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,116 @@ class ExactMatch:
         return report
 
 
+# What Keras' TextVectorization does by default (standardize="lower_and_strip_punctuation",
+# split="whitespace"): lower-case ASCII letters, delete ASCII punctuation, split on ASCII spaces.
+_KERAS_STANDARDIZE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase,
+                                   string.punctuation)
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # RE2 ranges covering exactly string.punctuation
+_SPACE = r"[\t\n\v\f\r ]"
+# Whitespace plus the punctuation at either end of a word: where Keras' tokens fall.
+_WORD_BREAK = rf"(?:{_PUNCTUATION}*{_SPACE}+{_PUNCTUATION}*)+|^{_PUNCTUATION}+|{_PUNCTUATION}+$"
+
+
+@dataclass(frozen=True)
+class RegexTokenizer:
+    """How MediaPipe's TextClassifier turns raw text into a model's token ids (the standard
+    metadata's RegexTokenizer): the tokens are the text between matches of ``delimiter`` (an RE2
+    pattern), each looked up exactly in ``vocabulary`` (token -> id, with ``<PAD>`` and
+    ``<UNKNOWN>``); a missing token gets ``<UNKNOWN>``'s id, and the ids are cut or padded with
+    ``<PAD>``'s to the model's input length. (A ``<START>`` entry would be put first; zoo's
+    models have none, so there is none.)"""
+
+    delimiter: str
+    vocabulary: Mapping[str, int]
+
+    def __post_init__(self):
+        missing = [token for token in ("<PAD>", "<UNKNOWN>") if token not in self.vocabulary]
+        if missing:
+            raise ValueError(f"a RegexTokenizer vocabulary needs {' and '.join(missing)}")
+
+    @classmethod
+    def for_text_vectorization(cls, vocabulary, texts=()) -> "RegexTokenizer":
+        """The tokenizer that gives a Keras ``TextVectorization`` layer's ids (default
+        standardisation and split) for ``vocabulary`` (its ``get_vocabulary()``: ``""`` is
+        padding, ``"[UNK]"`` unknown, line i is id i).
+
+        Keras deletes punctuation and lower-cases; a regex tokenizer can only split. The
+        delimiter is whitespace plus the punctuation at either end of a word, so the tokens fall
+        exactly where Keras' do, and the vocabulary lists the spellings that Keras maps to a
+        word: each word as spelt in ``texts`` (say the training texts: "Don't" -> the id of
+        "dont") and in the vocabulary, each in lower case, Capitalised and UPPER case. Only a
+        spelling seen nowhere (e.g. "dOn'T") gets ``<UNKNOWN>`` where Keras finds the word.
+        """
+        if list(vocabulary[:2]) != ["", "[UNK]"]:
+            raise ValueError("expected a TextVectorization vocabulary: '' (padding) then '[UNK]'")
+        ids = {word: i for i, word in enumerate(vocabulary) if i >= 2}
+        table = {"<PAD>": 0, "<UNKNOWN>": 1}
+        spellings = [*ids, *(chunk.strip(string.punctuation) for text in texts
+                             for chunk in str(text).split())]
+        for spelling in spellings:
+            word_id = ids.get(spelling.translate(_KERAS_STANDARDIZE))
+            if word_id is not None:  # ASCII case changes only: Keras lower-cases ASCII alone
+                lower = spelling.translate(_ASCII_LOWER)
+                for form in (spelling, lower, lower[:1].translate(_ASCII_UPPER) + lower[1:],
+                             spelling.translate(_ASCII_UPPER)):
+                    table.setdefault(form, word_id)
+        return cls(_WORD_BREAK, table)
+
+
+@dataclass(frozen=True)
+class StandardMetadata:
+    """Standard TFLite metadata (``metadata_schema.fbs``) for a classifier: what MediaPipe
+    Tasks' ImageClassifier / TextClassifier (Android, iOS, web, Python) read to feed the model
+    and name its classes (the spec's ``labels``).
+
+    ``kind`` is ``"image_classifier"`` (raw RGB 0-255 pixels in) or ``"text_classifier"``
+    (token ids in, made from raw text by ``tokenizer``). ``client_inputs`` are the held-out
+    examples as an app hands them to that client, in the order of the spec's ``examples``
+    (raw texts for a text classifier; None: the spec's images), so the export can check the file
+    in MediaPipe too. :meth:`for_run` fills name, description, version and author from a run.
+    """
+
+    kind: str
+    name: str
+    description: str
+    version: str
+    author: str
+    tokenizer: RegexTokenizer | None = None
+    client_inputs: tuple | None = None
+
+    def __post_init__(self):
+        if self.kind not in CLASSIFIER_CLIENTS:
+            raise ValueError(f"unknown standard metadata kind {self.kind!r}; one of "
+                             f"{', '.join(CLASSIFIER_CLIENTS)}")
+        if (self.kind == "text_classifier") != (self.tokenizer is not None):
+            raise ValueError("a text_classifier needs a tokenizer, and only it takes one")
+
+    @property
+    def client(self) -> str:
+        """The MediaPipe Tasks API that loads the file, e.g. ``ImageClassifier``."""
+        return CLASSIFIER_CLIENTS[self.kind]
+
+    @classmethod
+    def for_run(cls, run, kind: str, tokenizer: RegexTokenizer | None = None,
+                client_inputs=None) -> "StandardMetadata":
+        """Name, description, version and author from ``run``'s config.json and labels."""
+        config, labels = run.config, run.labels
+        model = config.get("model") or run.path.name
+        what = "images" if kind == "image_classifier" else "texts"
+        shown = ", ".join(map(str, labels[:12])) + (", ..." if len(labels) > 12 else "")
+        created = f", created {config['created']}" if config.get("created") else ""
+        zoo_version = (config.get("versions") or {}).get("zoo")
+        return cls(kind, name=model,
+                   description=f"{model} classifying {what} into {len(labels)} classes "
+                               f"({shown}); trained with keras-zoo",
+                   version=f"run {run.path.name}{created}",
+                   author=f"keras-zoo {zoo_version}" if zoo_version else "keras-zoo",
+                   tokenizer=tokenizer,
+                   client_inputs=tuple(client_inputs) if client_inputs is not None else None)
+
+
 @dataclass
 class ExportSpec:
     """One artifact, as a task describes it to the export pipeline.
@@ -134,7 +248,9 @@ class ExportSpec:
     keeps. ``labels`` (class names) puts ``labels.txt`` beside a TFLite file and a ``classes``
     output (top-1 name, from a labels asset) in a SavedModel. ``calibration(directory, size)``
     returns representative inputs (one array per input) for int8. ``files`` are written beside
-    a TFLite file; ``metadata`` is embedded in it; ``describe`` adds fields to the report.
+    a TFLite file; ``metadata`` (zoo's own JSON, read back by ``zoo.exporting.read_metadata``)
+    is embedded in it, and so is ``standard_metadata`` (MediaPipe Tasks load the file with its
+    labels); ``describe`` adds fields to the report.
     """
 
     function: Callable[..., dict]
@@ -150,4 +266,5 @@ class ExportSpec:
     calibration: Callable[[Any, int], tuple] | None = None
     files: dict[str, str] = field(default_factory=dict)
     metadata: dict | None = None
+    standard_metadata: StandardMetadata | None = None
     describe: dict = field(default_factory=dict)

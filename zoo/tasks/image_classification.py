@@ -74,12 +74,14 @@ class ImageClassificationTask(Task):
         "head_init": Option("glorot_uniform", str,
                             "head kernel initializer (zoo list initializers, or a Keras name)"),
         "dropout": Option(0.2, float, "dropout before the head's dense layer"),
-        "weights": Option("imagenet", str, "imagenet, none (from scratch), PATH or tfhub:HANDLE"),
+        "weights": Option("imagenet", str, "imagenet, none (from scratch), PATH, RUN (a "
+                                             "finetune run's backbone) or tfhub:HANDLE"),
         "image_size": Option(None, image_size, "input size, 96 or HxW (default: the backbone's)"),
         "val_split": Option(0.2, float, "fraction of each class held out when DIR has no val/"),
         "augment": Option("rotation,zoom,contrast", augment_list,
                           f"training-only augmentations, from {','.join(AUGMENTATIONS)}"),
-        "no_augment": Option(False, bool, "turn augmentation off"),
+        "no_augment": Option(False, bool, "turn augmentation off (the default for "
+                                          "from-scratch runs under 16 epochs)"),
         "unfreeze": Option("all", unfreeze, "stage 2: top N backbone layers, all, or none"),
         "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default --lr / 10)"),
         "fine_tune_epochs": Option(None, int, "stage 2 epochs (default --epochs; 0 skips it)"),
@@ -160,12 +162,31 @@ class ImageClassificationTask(Task):
                            f"recipe of 'zoo finetune BACKBONE'; {self.model_spec.name!r} is a "
                            f"whole model")
         self._check_recipe_parts()
+        self._default_augmentation()
         if self.backbone is None:
             self.model_name = self.model_spec.name
             self.size  # noqa: B018 - no input size is an error the user should see now
             return
         self.backbone = self.model_name = self.backbone_spec.name
         weights.resolve(self.backbone_spec, self.options["weights"])  # downloads once, cached
+
+    #: From-scratch runs shorter than this train without augmentation unless --augment is
+    #: given. Measured (docs/benchmarks.md, from scratch at 8 epochs): augmentation keeps
+    #: MobileNetV2 underfitting (0.67-0.75 held-out on blocky digits, 0.86-0.88 without); at 24
+    #: epochs it adds about a point; at 12 it still cost 8 points, at 16 they were even.
+    SHORT_FROM_SCRATCH_EPOCHS = 16
+
+    def _default_augmentation(self) -> None:
+        """Short from-scratch runs default to no augmentation (the figures above); an explicit
+        --augment or --no-augment always wins, and the choice is logged and kept in config.json."""
+        opts = self.options
+        if self.given & {"augment", "no_augment"} or self.pretrained or \
+                opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS:
+            return
+        opts["no_augment"] = True
+        self.log(f"Augmentation: off (from scratch, {opts['epochs']} epochs < "
+                 f"{self.SHORT_FROM_SCRATCH_EPOCHS}: short runs underfit with it); "
+                 f"--augment {opts['augment']} turns it on")
 
     #: The plugin that provides the default head and loss.
     DEFAULTS_PLUGIN = "zoo-transfer"
@@ -340,6 +361,54 @@ class ImageClassificationTask(Task):
         metrics["confusion_png"] = str(png)
         return metrics
 
+    #: How many of the worst-predicted held-out images report.html shows.
+    REPORT_MISTAKES = 24
+
+    def report_sections(self, run) -> list:
+        """The default sections, then the held-out images whose true class got the lowest
+        probability (thumbnails, true and predicted class, both probabilities)."""
+        from zoo.reports import Example, Examples, Section
+
+        sections = super().report_sections(run)
+        mistakes = self.worst_mistakes(run, self.REPORT_MISTAKES)
+        if mistakes:  # right after the headline figures
+            sections.insert(1, Section("Worst mistakes", [Examples(mistakes, caption=(
+                f"The {len(mistakes)} held-out images whose true class got the lowest "
+                f"probability, worst first."))]))
+        return sections
+
+    def worst_mistakes(self, run, n: int) -> list:
+        """:class:`zoo.reports.Example` s of the ``n`` held-out images (test split, else val)
+        with the lowest true-class probability."""
+        import numpy as np
+
+        from zoo.data.images import image_dataset
+        from zoo.metrics import worst_mistakes
+        from zoo.reports import Example
+
+        splits = run.read("splits.json")
+        items = [tuple(i) for i in splits.get("test") or splits.get("val") or []]
+        if not items:
+            return []
+        classes = run.labels
+        probabilities = np.asarray(run.load_model().predict(
+            image_dataset(items, self.size, self.options["batch_size"]), verbose=0))
+        labels = np.asarray([c for _, c in items])
+        rows = []
+        for i in worst_mistakes(labels, probabilities, n):
+            path, label = items[i]
+            predicted = int(probabilities[i].argmax())
+            try:
+                image = Path(path).read_bytes()
+            except OSError:
+                image = np.zeros((*self.size, 3), np.uint8)  # the file went: a black square
+            rows.append(Example(id=str(path), true=str(classes[label]),
+                                predicted=str(classes[predicted]),
+                                true_probability=float(probabilities[i, label]),
+                                predicted_probability=float(probabilities[i, predicted]),
+                                image=image))
+        return rows
+
     def predict(self, run, inputs, top_k: int = 1, batch_size: int = 64) -> list[dict]:
         """``{"path", "class", "probability", "top": [[class, probability], ...]}`` per image.
 
@@ -369,7 +438,7 @@ class ImageClassificationTask(Task):
         out, compared on held-out images read from disk as an app reads them."""
         import numpy as np
 
-        from zoo.tasks.exports import Agreement, ExportSpec, Input
+        from zoo.tasks.exports import Agreement, ExportSpec, Input, StandardMetadata
 
         splits = run.read("splits.json")
         split = next((s for s in ("val", "test") if splits.get(s)), None)
@@ -388,7 +457,8 @@ class ImageClassificationTask(Task):
             examples_from=f"{split} split", comparison=Agreement(), output="scores",
             track=(model,), labels=tuple(str(label) for label in run.labels),
             calibration=lambda folder, size: (self.calibration_images(run, folder, size),),
-            metadata=self.tflite_metadata(run))
+            metadata=self.tflite_metadata(run),
+            standard_metadata=StandardMetadata.for_run(run, "image_classifier"))
 
     def calibration_images(self, run, folder, size: int):
         """Raw float32 pixels for int8 calibration: a fixed sample of ``folder``'s images, else

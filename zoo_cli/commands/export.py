@@ -102,6 +102,12 @@ def _report_rows(report: dict) -> list[list[str]]:
         rows.append(["ops (builtin)", ", ".join(report["ops"])])
     if report.get("files"):
         rows.append(["beside it", ", ".join(report["files"])])
+    client = report.get("standard_metadata")
+    if client and client["loads"]:
+        rows.append(["metadata", f"standard TFLite metadata: {client['client']} (Android, iOS, "
+                                 f"web, Python) loads it with its {client['labels']} labels, "
+                                 f"LiteRT's top class on {client['agreement_with_litert']:.2%} "
+                                 f"of {client['examples']} examples"])
     return rows
 
 

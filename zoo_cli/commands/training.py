@@ -55,6 +55,7 @@ def finetune_command(backbone, **options):
     run = zoo.finetune(backbone, given.pop("data", None), log=click.echo, **given)
     click.echo(f"Run written to {run.path}")
     _echo_metrics(run.metrics)
+    _echo_report(run)
 
 
 @click.command("train", add_help_option=False,
@@ -80,6 +81,7 @@ def train_command(ctx, model):
     run = zoo.train(model, log=click.echo, **_key_values(ctx.args))
     click.echo(f"Run written to {run.path}")
     _echo_metrics(run.metrics)
+    _echo_report(run)
 
 
 def _echo_task_options(model: str) -> None:
@@ -154,6 +156,15 @@ def _key_values(args: list[str]) -> dict[str, str | bool]:
         options[key.replace("-", "_")] = value
         i += 1
     return options
+
+
+def _echo_report(run) -> None:
+    """The last line after training: where report.html is (written by the training)."""
+    report = run.path / "report.html"
+    if report.is_file():
+        click.echo(f"Report: {report}")
+    else:
+        click.echo(f"Report: not written; try 'zoo report {run.path}'")
 
 
 def _echo_metrics(metrics: dict) -> None:

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from zoo import io
+from zoo.training import log_image
 from zoo_gan.models import sample
 from zoo_gan.quality import image_grid
 
@@ -35,7 +36,10 @@ class SampleGrid(keras.callbacks.Callback):
         rows = self.num_classes or self.columns
         labels = np.repeat(np.arange(self.num_classes), self.columns) if self.num_classes else None
         images = sample(self.model.generator, rows * self.columns, labels=labels, seed=self.seed)
-        write_png(self.out / f"epoch-{epoch + 1:03d}.png", image_grid(images, self.columns))
+        grid = image_grid(images, self.columns)
+        write_png(self.out / f"epoch-{epoch + 1:03d}.png", grid)
+        # the run's TensorBoard logs (samples/ sits in the run directory): one image per epoch
+        log_image(self.out.parent, "samples", grid, step=epoch, subdir="train")
 
 
 class QualityCallback(keras.callbacks.Callback):

@@ -183,6 +183,20 @@ class GANTask(Task):
                         seed=self.options["seed"] + 1)
         return judge.score(images)
 
+    def report_sections(self, run) -> list:
+        """The quality figures, then the last epoch's sample grid (the same latent vectors
+        every epoch; one row per class for a conditional GAN) beside the first one."""
+        from zoo.reports import Figure, Section
+
+        sections = super().report_sections(run)
+        grids = sorted(run.file("samples").glob("epoch-*.png"))
+        if grids:
+            shown = [grids[0], grids[-1]] if len(grids) > 1 else grids
+            sections.append(Section("Samples", [
+                Figure(path, f"generated after epoch {int(path.stem.split('-')[-1])}")
+                for path in shown]))
+        return sections
+
     def predict(self, run, inputs=None, **_) -> list:
         raise ZooError("a GAN takes no inputs to predict from; write images with "
                        "'zoo generate RUN --n N' (zoo_gan.api.generate)")

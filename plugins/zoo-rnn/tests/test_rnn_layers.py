@@ -71,3 +71,15 @@ def test_hook_module_and_listing_do_not_import_tensorflow():
               "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-1000:]
+
+
+def test_hashed_bigrams_pair_neighbours_and_keep_padding():
+    layer = layers.HashedBigrams(buckets=50)
+    ids = np.array([[3, 4, 3, 4, 0, 0], [4, 3, 7, 0, 0, 0]], dtype="int32")
+    pairs = keras.ops.convert_to_numpy(layer(ids))
+    assert pairs.shape == (2, 5)
+    assert pairs[0, 0] == pairs[0, 2] != pairs[1, 0]  # (3, 4) twice; (4, 3) is another bigram
+    assert (pairs[0, 3:] == 0).all() and (pairs[1, 2:] == 0).all()
+    assert ((pairs[pairs > 0] >= 1) & (pairs[pairs > 0] < 50)).all()
+    restored = layers.HashedBigrams.from_config(layer.get_config())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(ids)), pairs)

@@ -35,6 +35,12 @@ def text_run(fortunes_csv, tmp_path_factory):
                      log=lambda line: None)
 
 
+@pytest.fixture(scope="module")
+def text_tflite(text_run):
+    """The run's float32 TFLite export (RUN/exports/model-none.tflite), made once."""
+    return zoo.export(text_run.path, format="tflite")
+
+
 def test_lstm_classifier_reaches_the_tfidf_baseline(text_run):
     metrics = text_run.metrics
     baseline = metrics["baseline"]
@@ -110,11 +116,11 @@ def test_run_model_reloads_in_a_fresh_process(text_run):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_exports_verify_against_keras_and_share_one_report(text_run):
+def test_exports_verify_against_keras_and_share_one_report(text_run, text_tflite):
     import tensorflow as tf
 
     exports = text_run.path / "exports"
-    tflite = zoo.export(text_run.path, format="tflite")
+    tflite = text_tflite
     assert tflite["passed"] and tflite["agreement"] >= 0.99 and tflite["heldout_examples"] > 100
     assert tflite["inputs"] == [{"name": "token_ids", "dtype": "int32", "shape": [1, 80]}]
     assert tflite["custom_ops"] == [] and not [op for op in tflite["ops"] if "FLEX" in op.upper()]
@@ -130,6 +136,46 @@ def test_exports_verify_against_keras_and_share_one_report(text_run):
     out = serve(text=tf.constant([STARTREK]))
     assert out["classes"].numpy()[0].decode() in Run.open(text_run.path).labels
     np.testing.assert_allclose(out["scores"].numpy().sum(), 1.0, rtol=1e-5)
+
+
+def test_mediapipe_text_classifier_takes_raw_sentences_like_the_keras_model(text_run, text_tflite,
+                                                                          tmp_path):
+    """The stock MediaPipe Tasks TextClassifier loads each quantization, tokenises raw held-out
+    sentences from the standard metadata alone and names the run's classes."""
+    from mediapipe.tasks.python import text
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.metadata import metadata
+
+    run = Run.open(text_run.path)
+    rows = run.read("splits.json")["test"]
+    sentences, truth = [t for t, _ in rows], np.array([c for _, c in rows])
+    keras_top = text_run.load_model().predict(np.array(sentences, dtype=object),
+                                              verbose=0).argmax(-1)
+    reports = {"none": text_tflite, **{q: zoo.export(text_run.path, format="tflite", quantize=q,
+                                                     out=tmp_path / f"model-{q}.tflite")
+                                       for q in ("float16", "dynamic")}}
+    for quantize, report in reports.items():
+        assert report["passed"] and report["standard_metadata"]["agreement_with_litert"] >= 0.99
+        options = text.TextClassifierOptions(
+            base_options=BaseOptions(model_asset_path=report["artifact"]))
+        with text.TextClassifier.create_from_options(options) as classifier:
+            names = [[c.category_name for c in classifier.classify(s).classifications[0].categories]
+                     for s in sentences]
+        assert all(sorted(found) == sorted(run.labels) for found in names), names[0]
+        top = np.array([run.labels.index(found[0]) for found in names])
+        assert abs(np.mean(top == truth) - report["accuracy"]) <= 0.01, quantize
+        if quantize != "dynamic":  # same tokens, same float model: Keras' answers
+            assert np.mean(top == keras_top) >= 0.99, quantize
+            assert abs(np.mean(top == truth) - np.mean(keras_top == truth)) <= 0.01, quantize
+
+    displayer = metadata.MetadataDisplayer.with_model_file(text_tflite["artifact"])
+    shown = json.loads(displayer.get_metadata_json())
+    (tokenizer,) = shown["subgraph_metadata"][0]["input_tensor_metadata"][0]["process_units"]
+    assert tokenizer["options_type"] == "RegexTokenizerOptions"
+    assert displayer.get_associated_file_buffer("vocab.txt").decode().splitlines()[:2] == \
+        ["<PAD> 0", "<UNKNOWN> 1"]
+    assert displayer.get_associated_file_buffer("labels.txt").decode().split() == run.labels
+    assert shown["name"] == "lstm_classifier" and shown["min_parser_version"] == "1.2.1"
 
 
 def test_a_text_export_that_disagrees_is_kept_as_rejected(text_run, monkeypatch, tmp_path):
@@ -184,3 +230,27 @@ def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path, monkeypatch):
     with pytest.raises(zoo.ZooError, match="differ from the Keras model"):
         zoo.export(run.path, format="tflite", out=tmp_path / "late.tflite")
     assert (tmp_path / "late.rejected.tflite").is_file() and not (tmp_path / "late.tflite").exists()
+
+
+def test_cli_writes_the_docstrings_set(tmp_path):
+    done = CliRunner().invoke(cli, ["data", "docstrings", str(tmp_path / "docs.csv"),
+                                    "--per-class", "50"])
+    assert done.exit_code == 0, done.output
+    texts, labels = zip(*[line.rsplit(",", 1) for line in
+                          (tmp_path / "docs.csv").read_text().splitlines()[1:]])
+    assert sorted(set(labels)) == sorted(datasets.DOCSTRING_PACKAGES) and len(texts) == 250
+    assert len(set(texts)) == len(texts)  # a summary two packages share is in neither
+    done = CliRunner().invoke(cli, ["data", "docstrings", str(tmp_path / "x.csv"),
+                                    "--packages", "asyncio,no_such_package"])
+    assert done.exit_code == 1 and "no standard-library package 'no_such_package'" in done.output
+
+
+def test_ngram_classifier_matches_tfidf_on_docstrings_and_exports_without_loops(tmp_path):
+    data = datasets.write_docstrings_csv(tmp_path / "docs.csv")["path"]
+    run = zoo.train("ngram_classifier", data=data, seed=1, out=str(tmp_path / "ngram"),
+                    log=lambda line: None)
+    metrics = run.metrics
+    assert metrics["accuracy"] >= 0.9 * metrics["baseline"]["accuracy"], metrics
+    report = zoo.export(run.path, format="tflite", quantize="dynamic")
+    assert report["passed"] and report["agreement"] >= 0.95
+    assert "WHILE" not in report["ops"] and not report["custom_ops"]

@@ -103,3 +103,38 @@ class AttentionPooling(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "return_attention": self.return_attention}
+
+
+@_register
+class HashedBigrams(layers.Layer):
+    """(batch, time) token ids -> (batch, time - 1) ids of each pair of neighbouring tokens,
+    hashed into ``buckets`` (fastText's bigram trick: word order a bag of words can use).
+
+    0 stays padding: a pair with a padded token is 0, every other pair lands in 1..buckets-1.
+    Integer ops only (multiply, add, floor-mod, select), so it lowers to TFLite builtins; the
+    product stays inside int32 for vocabularies below 270,000 words.
+    """
+
+    MULTIPLIER = 7919  # a prime, so (a, b) and (b, a) land apart
+
+    def __init__(self, buckets=20000, **kwargs):
+        super().__init__(**kwargs)
+        if int(buckets) < 2:
+            raise ValueError(f"HashedBigrams needs at least 2 buckets, got {buckets!r}")
+        self.buckets = int(buckets)
+
+    def call(self, token_ids):
+        token_ids = ops.cast(token_ids, "int32")
+        first, second = token_ids[:, :-1], token_ids[:, 1:]
+        hashed = 1 + (first * self.MULTIPLIER + second) % (self.buckets - 1)
+        return ops.where((first > 0) & (second > 0), hashed, ops.zeros_like(hashed))
+
+    def compute_output_shape(self, input_shape):
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else steps - 1)
+
+    def compute_output_spec(self, token_ids):
+        return keras.KerasTensor(self.compute_output_shape(token_ids.shape), dtype="int32")
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets}

@@ -17,6 +17,8 @@ def zoo_models():
                   summary="Text classifier: embedding, GRU, masked mean+max pooling"),
         zoo.Model("bilstm_attention", "zoo_rnn.models:bilstm_attention", task=TEXT_TASK,
                   summary="Text classifier: embedding, bidirectional LSTM, attention pooling"),
+        zoo.Model("ngram_classifier", "zoo_rnn.models:ngram_classifier", task=TEXT_TASK,
+                  summary="Text classifier (fastText): mean of word and word-bigram embeddings"),
         zoo.Model("lstm_forecaster", "zoo_rnn.models:lstm_forecaster", task=FORECAST_TASK,
                   summary="Time-series forecaster: a window of past values -> the next ones"),
     ]
@@ -27,6 +29,8 @@ def zoo_layers():
     return [
         zoo.Component("attention_pooling", "zoo_rnn.layers:AttentionPooling",
                       summary="Learned attention weights over time steps, masked; a weighted sum"),
+        zoo.Component("hashed_bigrams", "zoo_rnn.layers:HashedBigrams",
+                      summary="Token ids -> hashed ids of neighbouring token pairs (fastText)"),
         zoo.Component("masked_pooling", "zoo_rnn.layers:MaskedGlobalPooling",
                       aliases=("masked_mean_max_pooling",),
                       summary="Mean, max or both over time steps, ignoring padding"),
@@ -35,7 +39,8 @@ def zoo_layers():
 
 @zoo.hookimpl
 def zoo_commands(cli):
-    """``zoo data fortunes`` and ``zoo data stocks``, beside the core's ``zoo data digits``."""
+    """``zoo data fortunes``, ``docstrings`` and ``stocks``, beside the core's ``zoo data
+    digits``."""
     from zoo_rnn.commands import add_data_commands
 
     add_data_commands(cli)

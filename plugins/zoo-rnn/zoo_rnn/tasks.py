@@ -14,6 +14,7 @@ Importing this module is light; TensorFlow is imported by the methods.
 from __future__ import annotations
 
 import csv
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,10 +197,13 @@ class TextClassificationTask(Task):
 
         opts = self.options
         vectorize = data.preprocessor.layer()
-        sequence_model = zoo.get("model", self.model_name)(
+        builder = zoo.get("model", self.model_name)
+        # A builder takes the shape options it has (ngram_classifier has no recurrent units).
+        accepted = inspect.signature(builder).parameters
+        sequence_model = builder(
             num_classes=len(data.classes), vocab_size=int(vectorize.vocabulary_size()),
-            sequence_length=opts["sequence_length"], embedding_dim=opts["embedding_dim"],
-            units=opts["units"], dropout=opts["dropout"])
+            **{name: opts[name] for name in ("sequence_length", "embedding_dim", "units",
+                                             "dropout") if name in accepted})
         sequence_model.name = SEQUENCE_MODEL
         text = keras.Input(shape=(), dtype="string", name="text")
         model = keras.Model(text, sequence_model(vectorize(text)), name=self.model_name)
@@ -252,6 +256,36 @@ class TextClassificationTask(Task):
         metrics["confusion_png"] = str(png)
         return metrics
 
+    # -- report.html (zoo report RUN): the texts the model gets most wrong -------------------
+    REPORT_MISTAKES = 20
+
+    def report_sections(self, run) -> list:
+        """The default sections (metrics, per-class table, confusion matrix), then the held-out
+        texts whose true class got the lowest probability, as table rows."""
+        import tensorflow as tf
+
+        from zoo.metrics import worst_mistakes
+        from zoo.reports import Example, Examples, Section
+
+        sections = super().report_sections(run)
+        texts, labels, source, _ = self._heldout(run, None)
+        if not texts:
+            return sections
+        classes = run.labels
+        probabilities = np.asarray(run.load_model().predict(tf.constant(texts), batch_size=256,
+                                                            verbose=0))
+        rows = []
+        for i in worst_mistakes(labels, probabilities, self.REPORT_MISTAKES):
+            predicted = int(probabilities[i].argmax())
+            rows.append(Example(id=str(texts[i]), text=str(texts[i]),
+                                true=str(classes[labels[i]]), predicted=str(classes[predicted]),
+                                true_probability=float(probabilities[i, labels[i]]),
+                                predicted_probability=float(probabilities[i, predicted])))
+        sections.insert(1, Section("Worst mistakes", [Examples(rows, caption=(
+            f"The {len(rows)} texts of the {source} whose true class got the lowest "
+            f"probability, worst first."))]))
+        return sections
+
     def predict(self, run, inputs, top_k: int = 1, **_) -> list[dict]:
         """``{"text", "class", "probability", "top": [[class, probability], ...]}`` per text."""
         import tensorflow as tf
@@ -267,11 +301,14 @@ class TextClassificationTask(Task):
 
     def export_spec(self, run, format: str, examples: int) -> ExportSpec:
         """SavedModel: raw strings in. TFLite: the token-id network (int32
-        ``(1, sequence_length)``) with ``vocabulary.txt`` and ``labels.txt`` beside it. Both are
-        compared on the held-out texts."""
+        ``(1, sequence_length)``, recurrent layers unrolled) with ``vocabulary.txt`` and
+        ``labels.txt`` beside it, and standard metadata whose regex tokenizer makes MediaPipe's
+        TextClassifier take raw text. Both are compared on the held-out texts."""
         import tensorflow as tf
 
-        texts, labels, source, _ = self._heldout(run, None)
+        from zoo.tasks import RegexTokenizer, StandardMetadata
+
+        texts, labels, source, train_rows = self._heldout(run, None)
         keep = sample_rows(list(range(len(texts))), examples)
         texts = np.array([texts[i] for i in keep], dtype=object)
         model = run.load_model(compile=False)
@@ -284,23 +321,43 @@ class TextClassificationTask(Task):
                               (Input("text", (), "string"),), (texts,), track=(model,),
                               **common)
         vectorize, network = model.get_layer("vectorize"), model.get_layer(SEQUENCE_MODEL)
+        _unroll_recurrent_layers(network)
         token_ids = vectorize(tf.constant(texts.astype(str))).numpy().astype("int32")
         vocabulary = "\n".join(vectorize.get_vocabulary()) + "\n"
+        tokenizer = RegexTokenizer.for_text_vectorization(vectorize.get_vocabulary(),
+                                                          [text for text, _ in train_rows])
         return ExportSpec(
             lambda ids: {"scores": network(ids, training=False)},
             (Input("token_ids", (token_ids.shape[1],), "int32"),), (token_ids,), track=(network,),
             files={VOCABULARY_NAME: vocabulary},
             describe={"tokenize": "lowercase, strip punctuation, split on whitespace; line i of "
                                   f"{VOCABULARY_NAME} is id i; unknown words are 1, padding 0"},
+            standard_metadata=StandardMetadata.for_run(run, "text_classifier", tokenizer,
+                                                       client_inputs=texts.tolist()),
             **common)
 
 
+def _unroll_recurrent_layers(model) -> None:
+    """Unroll ``model``'s recurrent layers over its fixed sequence length (same weights, same
+    outputs): its TFLite file then has one subgraph instead of a WHILE loop, which MediaPipe's
+    TextClassifier requires."""
+    import keras
+
+    for layer in model.layers:
+        wrapped = (layer.forward_layer, layer.backward_layer) \
+            if isinstance(layer, keras.layers.Bidirectional) else (layer,)
+        for recurrent in wrapped:
+            if isinstance(recurrent, keras.layers.RNN):
+                recurrent.unroll = True
+
+
 def tfidf_baseline_accuracy(train_texts, train_labels, texts, labels) -> float:
-    """Held-out accuracy of TF-IDF (words) + logistic regression, scikit-learn defaults."""
+    """Held-out accuracy of TF-IDF + logistic regression, the usual strong classical baseline:
+    word 1-2 grams, sublinear term frequency, scikit-learn's default regularisation."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     classifier = LogisticRegression(max_iter=2000)
     classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
     return round(float(classifier.score(vectorizer.transform(texts), labels)), 4)
