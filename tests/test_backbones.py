@@ -85,9 +85,9 @@ def test_scratch_backbone_builds_and_runs(mobilenet):
 def test_scratch_backbone_uses_bn_momentum_0_9(mobilenet):
     import keras
 
-    from zoo.backbones_build import _walk
+    from zoo.backbones_build import nested_layers
 
-    norms = [l for l in _walk(mobilenet.get_layer("backbone"))
+    norms = [l for l in nested_layers(mobilenet.get_layer("backbone"))
              if isinstance(l, keras.layers.BatchNormalization)]
     assert len(norms) > 10 and {l.momentum for l in norms} == {0.9}
 

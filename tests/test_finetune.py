@@ -91,6 +91,8 @@ def test_short_from_scratch_runs_default_to_no_augmentation(trained, digits):
     assert no_augment(weights="none", epochs=16) is False
     assert no_augment(weights="none", epochs=8, augment="rotation") is False
     assert no_augment(weights="none", epochs=30, no_augment=True) is True
+    # resuming with more epochs keeps the checkpoint's graph (no augmentation layers)
+    assert no_augment(weights="none", epochs=30, resume=True, out=str(out)) is True
 
 
 def test_run_directory_is_complete_and_reloads(trained, digits):

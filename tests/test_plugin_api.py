@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import zoo
 from zoo.hookspecs import PLUGIN_API
 
 ROOT = Path(__file__).resolve().parents[1]

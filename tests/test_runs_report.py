@@ -21,22 +21,16 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.data.digits import write_digits
-from zoo.runs import Run
+from zoo.runs import Run, training_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
 
 
-class Interrupted(Exception):
-    """Stands in for a kill during epoch 2's checkpoint, after TensorBoard logged it."""
-
-
 @pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
-    """(run path, event steps seen after the interruption) of a run stopped before its third
-    epoch and resumed with --resume."""
-    from zoo.training import RunCheckpoint
-
+def resumed(tmp_path_factory, killed_in_checkpoint, tensorboard):
+    """(run path, epoch_loss steps logged before the kill) of a run killed in epoch 2's
+    checkpoint (after TensorBoard logged it) and resumed with --resume."""
     base = tmp_path_factory.mktemp("issue14")
     data = base / "digits"
     write_digits(data, limit=12, test_split=0.25, seed=0)
@@ -44,49 +38,10 @@ def resumed(tmp_path_factory):
     options = dict(weights="none", image_size=32, epochs=EPOCHS, seed=1, lr=0.003, patience=0,
                    out=str(out), log=lambda line: None)
 
-    commit = RunCheckpoint.on_epoch_end
-
-    def killed_before_commit(self, epoch, logs=None):
-        if epoch == 1:  # TensorBoard has logged the second epoch; its checkpoint never lands
-            raise Interrupted
-        commit(self, epoch, logs)
-
-    RunCheckpoint.on_epoch_end = killed_before_commit
-    try:
-        with pytest.raises(Interrupted):
-            zoo.finetune("plain_cnn", data, **options)
-    finally:
-        RunCheckpoint.on_epoch_end = commit
-    before = scalars(out / "logs" / "train")["epoch_loss"]
+    killed_in_checkpoint(lambda: zoo.finetune("plain_cnn", data, **options), epoch=1)
+    before = tensorboard.scalars(out / "logs" / "train")["epoch_loss"]
     zoo.finetune("plain_cnn", data, resume=True, **options)
     return out, before
-
-
-def accumulator(folder):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(folder), size_guidance={"tensors": 0, "images": 0,
-                                                          "scalars": 0})
-    events.Reload()
-    return events
-
-
-def scalars(folder) -> dict:
-    """tag -> [(step, value)] of every scalar TensorBoard's reader finds in ``folder`` (tf.summary
-    v2 stores scalars as tensors)."""
-    from tensorboard.util import tensor_util
-
-    events = accumulator(folder)
-    return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-                  for e in events.Tensors(tag)]
-            for tag in events.Tags()["tensors"]
-            if all(e.tensor_proto.dtype != 7 for e in events.Tensors(tag))}  # 7: DT_STRING
-
-
-def image_tags(folder) -> list[str]:
-    events = accumulator(folder)
-    return [tag for tag in events.Tags()["tensors"]
-            if all(e.tensor_proto.dtype == 7 for e in events.Tensors(tag))]
 
 
 def history(run_path) -> list[dict]:
@@ -94,13 +49,14 @@ def history(run_path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def check_logs_match_history(run_path, epochs: int, image: str = "confusion_matrix"):
+def check_logs_match_history(tensorboard, run_path, epochs: int,
+                             image: str = "confusion_matrix"):
     """Train and validation scalars, one step per epoch (0-based, as Keras numbers them), equal
     to history.csv; the learning rate; the confusion matrix image."""
     logs = Path(run_path) / "logs"
     rows = history(run_path)
     assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
-    train, val = scalars(logs / "train"), scalars(logs / "validation")
+    train, val = tensorboard.scalars(logs / "train"), tensorboard.scalars(logs / "validation")
     assert [step for step, _ in train["epoch_loss"]] == list(range(epochs))
     assert [step for step, _ in val["epoch_loss"]] == list(range(epochs))
     assert [step for step, _ in train["epoch_learning_rate"]] == list(range(epochs))
@@ -109,18 +65,18 @@ def check_logs_match_history(run_path, epochs: int, image: str = "confusion_matr
     for (step, value), row in zip(val["epoch_accuracy"], rows):
         assert value == pytest.approx(float(row["val_accuracy"]), abs=1e-5), (step, row)
     if image:
-        assert image in image_tags(logs / "validation")
+        assert image in tensorboard.image_tags(logs / "validation")
 
 
-def test_tensorboard_logs_continue_after_resume(resumed):
+def test_tensorboard_logs_continue_after_resume(resumed, tensorboard):
     out, before = resumed
     # what the interrupted process flushed: both epochs it ran, though only the first was
     # checkpointed; the resume runs the second again and its first values must not stay
     assert [step for step, _ in before] == [0, 1]
-    check_logs_match_history(out, EPOCHS)
+    check_logs_match_history(tensorboard, out, EPOCHS)
     # the resumed process appended its own event file; the checkpointed epoch stayed as it was
     assert len(list((out / "logs" / "train").glob("events.out.tfevents.*"))) == 2
-    loss = scalars(out / "logs" / "train")["epoch_loss"]
+    loss = tensorboard.scalars(out / "logs" / "train")["epoch_loss"]
     assert loss[0] == before[0] and loss[1][0] == 1 and len(loss) == EPOCHS
 
 
@@ -131,33 +87,40 @@ def test_zoo_runs_lists_the_run_with_its_figures(resumed, tmp_path):
     (root / "broken-1").mkdir(exist_ok=True)
     (root / "broken-1" / "config.json").write_text("{not json")
     (root / "busy-1").mkdir(exist_ok=True)
-    (root / "busy-1" / "training.lock").write_text(json.dumps(
-        {"pid": os.getpid(), "host": socket.gethostname()}))
+    busy = Run(root / "busy-1")
     try:
-        rows = {row["name"]: row for row in zoo.list_runs(root)}
-        run = rows["digits-1"]
-        metrics = json.loads((out / "metrics.json").read_text())
-        assert run["status"] == "done" and run["task"] == "image_classification"
-        assert run["backbone"] == "plain_cnn" and run["epochs"] == EPOCHS
-        assert run["monitor"] == "val_accuracy"
-        assert run["best"] == metrics["training"]["best"]
-        assert run["heldout"]["accuracy"] == metrics["accuracy"]
-        assert run["seconds"] == metrics["training"]["seconds"]
-        assert rows["broken-1"]["status"] == "broken" and "not valid JSON" in \
-            rows["broken-1"]["problem"]
-        assert rows["busy-1"]["status"] == "training"
+        with training_lock(busy):  # this process is training busy-1 meanwhile
+            with pytest.raises(zoo.ZooError, match="is being trained by pid"):
+                with training_lock(busy):  # a second trainer of the same run is refused
+                    pass
+            rows = {row["name"]: row for row in zoo.list_runs(root)}
+            run = rows["digits-1"]
+            metrics = json.loads((out / "metrics.json").read_text())
+            assert run["status"] == "done" and run["task"] == "image_classification"
+            assert run["backbone"] == "plain_cnn" and run["epochs"] == EPOCHS
+            assert run["monitor"] == "val_accuracy"
+            assert run["best"] == metrics["training"]["best"]
+            assert run["heldout"]["accuracy"] == metrics["accuracy"]
+            assert run["seconds"] == metrics["training"]["seconds"]
+            assert rows["broken-1"]["status"] == "broken" and "not valid JSON" in \
+                rows["broken-1"]["problem"]
+            assert rows["busy-1"]["status"] == "training"
 
-        from zoo_cli.main import cli
+            from zoo_cli.main import cli
 
-        result = CliRunner().invoke(cli, ["runs", str(root)], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        line = next(l for l in result.output.splitlines() if l.startswith("digits-1"))
-        assert "plain_cnn" in line and f"val accuracy {run['best']:.4f}" in line
-        assert "broken" in result.output and "training" in result.output
-        as_json = CliRunner().invoke(cli, ["runs", str(root), "--json"])
-        assert {r["name"] for r in json.loads(as_json.output)} >= {"digits-1", "broken-1"}
-        missing = CliRunner().invoke(cli, ["runs", str(tmp_path / "nope")])
-        assert missing.exit_code == 1 and missing.output.count("\n") == 1
+            result = CliRunner().invoke(cli, ["runs", str(root)], catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            line = next(l for l in result.output.splitlines() if l.startswith("digits-1"))
+            assert "plain_cnn" in line and f"val accuracy {run['best']:.4f}" in line
+            assert "broken" in result.output and "training" in result.output
+            as_json = CliRunner().invoke(cli, ["runs", str(root), "--json"])
+            assert {r["name"] for r in json.loads(as_json.output)} >= {"digits-1", "broken-1"}
+            missing = CliRunner().invoke(cli, ["runs", str(tmp_path / "nope")])
+            assert missing.exit_code == 1 and missing.output.count("\n") == 1
+        # a lock left by a killed trainer whose pid a later process got is not "training"
+        (root / "busy-1" / "training.lock").write_text(json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "process_started": "old boot:1"}))
+        assert {r["name"]: r for r in zoo.list_runs(root)}["busy-1"]["status"] != "training"
     finally:
         shutil.rmtree(root / "broken-1")
         shutil.rmtree(root / "busy-1")

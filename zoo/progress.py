@@ -3,7 +3,7 @@ calibration, checking an export), drawn by tqdm rather than by hand.
 
 ``progress(iterable, desc, total)`` yields the items of ``iterable`` unchanged. A bar is drawn on
 stderr only when stderr is a terminal, the step is long enough to be worth one (``total`` at
-least ``min_total``), and neither ``quiet=True`` nor ``ZOO_PROGRESS=0`` turns it off; otherwise
+least ``min_total``), and ``ZOO_PROGRESS=0`` does not turn it off; otherwise
 it is a plain pass-through, so logs and test output stay clean.
 
 Light: importing this module imports neither TensorFlow nor tqdm.
@@ -20,10 +20,10 @@ __all__ = ["progress", "enabled"]
 T = TypeVar("T")
 
 
-def enabled(quiet: bool = False, file=None) -> bool:
-    """Whether a bar would be drawn now: ``file`` (default stderr) is a terminal and nothing
-    turned bars off."""
-    if quiet or os.environ.get("ZOO_PROGRESS", "").lower() in ("0", "off", "false", "no"):
+def enabled(file=None) -> bool:
+    """Whether a bar would be drawn now: ``file`` (default stderr) is a terminal and
+    ``ZOO_PROGRESS`` does not turn bars off (``ZOO_PROGRESS=1`` draws them anywhere)."""
+    if os.environ.get("ZOO_PROGRESS", "").lower() in ("0", "off", "false", "no"):
         return False
     forced = os.environ.get("ZOO_PROGRESS", "").lower() in ("1", "on", "true", "yes")
     stream = sys.stderr if file is None else file
@@ -34,8 +34,7 @@ def enabled(quiet: bool = False, file=None) -> bool:
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, *,
-             unit: str = "it", quiet: bool = False, min_total: int = 200,
-             file=None) -> Iterator[T]:
+             unit: str = "it", min_total: int = 200, file=None) -> Iterator[T]:
     """``iterable`` with a tqdm bar named ``desc`` (see the module doc). ``file``: where the bar
     goes (default ``sys.stderr``); code that captures file descriptor 2 (TensorFlow's converter
     chatter) passes a stream on a duplicate of the terminal's descriptor taken before."""
@@ -44,7 +43,7 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, *,
             total = len(iterable)  # type: ignore[arg-type]
         except TypeError:
             total = None
-    if not enabled(quiet, file) or (total is not None and total < min_total):
+    if not enabled(file) or (total is not None and total < min_total):
         yield from iterable
         return
     from tqdm import tqdm

@@ -175,7 +175,8 @@ def list_runs(root: str | Path = "runs") -> list[dict]:
     ``task``, ``model``, ``backbone``, ``data``, ``monitor``, ``best`` (best validation figure),
     ``best_epoch``, ``epochs``, ``seconds`` (wall time of training), ``heldout`` (the headline
     held-out metrics), ``created``, ``exports`` (one dict per artifact in export-report.json:
-    ``artifact``, ``format``, ``quantize``, ``size_bytes``, ``verified``), ``problem``.
+    ``artifact``, ``format``, ``quantize``, ``size_bytes``, ``verified``, ``exists``),
+    ``problem``.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -215,7 +216,7 @@ def summarize_run(path: str | Path) -> dict:
         row["status"] = "broken"
         row["problem"] = _unreadable(CONFIG, config)
         return row
-    options = config.get("options") or {}
+    options = config.get("options") if isinstance(config.get("options"), dict) else {}
     row.update(task=_short_task(config.get("task")), model=config.get("model"),
                backbone=config.get("backbone"), data=options.get("data"),
                created=config.get("created"))
@@ -224,7 +225,7 @@ def summarize_run(path: str | Path) -> dict:
     metrics = _read(path / "metrics.json")
     state = _read(path / "checkpoints" / "state.json")
     if isinstance(metrics, dict):
-        training = metrics.get("training") or {}
+        training = metrics.get("training") if isinstance(metrics.get("training"), dict) else {}
         row.update(monitor=training.get("monitor"), best=training.get("best"),
                    best_epoch=training.get("best_epoch"), epochs=training.get("epochs"),
                    seconds=training.get("seconds"))
@@ -239,7 +240,8 @@ def summarize_run(path: str | Path) -> dict:
             row["status"], row["problem"] = "broken", _unreadable("metrics.json", metrics)
         if isinstance(state, dict):
             row.update(monitor=state.get("monitor"), best=state.get("best"),
-                       best_epoch=state.get("best_epoch"), epochs=state.get("global_epoch"))
+                       best_epoch=state.get("best_epoch"), epochs=state.get("global_epoch"),
+                       seconds=state.get("seconds"))
     row["exports"] = _exports(path / "exports")
     return row
 
@@ -293,24 +295,51 @@ def _locked(path: Path) -> bool:
     if lock.get("host") != socket.gethostname():
         return True
     try:
-        os.kill(int(lock.get("pid", 0)), 0)
-    except (ProcessLookupError, ValueError, TypeError):
+        pid = int(lock.get("pid", 0))
+    except (ValueError, TypeError):
+        return False
+    if pid <= 0 or _process_started(pid) != lock.get("process_started"):
+        return False  # no such process, or the pid was reused by a later one
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
 
 
+def _process_started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, and the boot), where /proc tells;
+    None elsewhere. Tells a live trainer from a later process given the same pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{fields[19]}"  # field 22 of stat; the first two precede the ")"
+
+
 @contextlib.contextmanager
 def training_lock(run: "Run"):
-    """``training.lock`` in the run while the body runs (what ``zoo runs`` shows as training)."""
+    """``training.lock`` in the run while the body runs (what ``zoo runs`` shows as training).
+    A run another live process is training is refused in one line; a stale lock is replaced."""
     lock = run.path / LOCK
-    io.write_json(lock, {"pid": os.getpid(), "host": socket.gethostname(),
-                         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    if _locked(run.path):
+        holder = _read(lock)
+        who = f"pid {holder.get('pid')} on {holder.get('host')}" if isinstance(holder, dict) \
+            else "another process"
+        raise ZooError(f"{run.path} is being trained by {who}; wait for it to finish (zoo runs "
+                       f"shows it), or stop that process first")
+    mine = {"pid": os.getpid(), "host": socket.gethostname(),
+            "process_started": _process_started(os.getpid()),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    io.write_json(lock, mine)
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        if _read(lock) == mine:  # never remove a lock a later process took over
+            lock.unlink(missing_ok=True)
 
 
 def _short_task(task: str | None) -> str | None:

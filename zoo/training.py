@@ -102,7 +102,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run, state: dict, stage_index: int, stage: Stage, patience: int,
-                 epoch_offset: int, clock: Callable[[], float] | None = None):
+                 epoch_offset: int, clock: Callable[[], float]):
+        """``clock()``: training seconds so far, across resumes."""
         super().__init__()
         self.clock = clock
         self.run, self.state = run, state
@@ -136,8 +137,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         finished = epoch + 1 >= self.stage.epochs
         stage_over = finished or self.model.stop_training
         # Resume point: the next epoch to run, as (stage index, epoch within stage).
-        if self.clock is not None:  # training seconds so far, across resumes
-            state["seconds"] = round(self.clock(), 1)
+        state["seconds"] = round(self.clock(), 1)
         state.update(stage=self.stage_index + 1 if stage_over else self.stage_index,
                      epoch=0 if stage_over else epoch + 1, global_epoch=global_epoch,
                      stopped_early=bool(self.model.stop_training and not finished))
@@ -169,13 +169,15 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(self.epoch_offset + epoch, logs)
 
+    def on_test_end(self, logs=None):
+        # Keras also logs "evaluation_*_vs_iterations" here, stepped by optimizer iterations: the
+        # epoch's val scalars again, and steps a resumed run would write twice. Skip them.
+        self._pop_writer()
+
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(self.epoch_offset + epoch, logs)
         for writer in getattr(self, "_writers", {}).values():  # a GAN has no validation writer
             writer.flush()
-
-
-_IMAGE_WRITERS: dict[str, object] = {}
 
 
 def log_image(run, tag: str, image, step: int, subdir: str = "validation") -> None:
@@ -193,12 +195,12 @@ def log_image(run, tag: str, image, step: int, subdir: str = "validation") -> No
         pixels = np.asarray(image)
         pixels = pixels[..., None] if pixels.ndim == 2 else pixels
     logdir = str(Path(run.path if hasattr(run, "path") else run) / LOGS / subdir)
-    writer = _IMAGE_WRITERS.get(logdir)
-    if writer is None or not Path(logdir).is_dir():
-        writer = _IMAGE_WRITERS[logdir] = tf.summary.create_file_writer(logdir)
-    with writer.as_default():
-        tf.summary.image(tag, tf.convert_to_tensor(pixels)[None], step=int(step))
-    writer.flush()
+    writer = tf.summary.create_file_writer(logdir)  # a new events file; closed right after
+    try:
+        with writer.as_default():
+            tf.summary.image(tag, tf.convert_to_tensor(pixels)[None], step=int(step))
+    finally:
+        writer.close()
 
 
 def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 5,
@@ -226,7 +228,7 @@ def fit(model, data, run, stages: list[Stage], *, callbacks=(), patience: int = 
             f"(stage {stages[min(state['stage'], len(stages) - 1)].name})")
         _truncate_history(run.path / "history.csv", state["global_epoch"])
         _truncate_logs(run.path / LOGS, state["global_epoch"])
-    elif not resume:
+    else:  # a new run, or one killed before its first checkpoint: nothing of it is kept
         (run.path / "history.csv").unlink(missing_ok=True)
         shutil.rmtree(run.path / LOGS, ignore_errors=True)
     first_stage, first_epoch = state.get("stage", 0), state.get("epoch", 0)
@@ -399,10 +401,8 @@ def _truncate_logs(logs: Path, last_epoch: int) -> None:
 
 
 def _after(event, last_epoch: int) -> bool:
-    """An epoch summary (or image) of an epoch index >= last_epoch; Keras' evaluation-vs-iterations
-    scalars count optimizer steps, not epochs, and stay."""
-    return event.HasField("summary") and event.step >= last_epoch and not all(
-        value.tag.endswith("_vs_iterations") for value in event.summary.value)
+    """An epoch summary (or image) of an epoch index >= last_epoch."""
+    return event.HasField("summary") and event.step >= last_epoch
 
 
 def _plain(value):

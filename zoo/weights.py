@@ -86,7 +86,8 @@ def resolve(spec, weights: str | None) -> str | None:
     """Turn a ``--weights`` value into what a backbone builder takes: None or a local path.
 
     ``spec`` is the :class:`zoo.Backbone`; ``weights`` is ``none``/None, one of ``spec.weights``,
-    a path to a weights file, or ``tfhub:HANDLE-or-DIR`` (for backbones that declare ``tfhub``).
+    a path to a weights file, a run directory of ``zoo finetune`` on the same backbone, or
+    ``tfhub:HANDLE-or-DIR`` (for backbones that declare ``tfhub``).
     """
     if weights is None or weights == "none":
         return None
@@ -124,7 +125,14 @@ def run_backbone_weights(spec, run_dir: Path) -> str:
     model file's digest, so a run trained further gives a new file."""
     import json
 
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"{run_dir}/config.json cannot be read ({exc}); --weights RUN takes a "
+                       f"run directory written by zoo finetune") from None
+    if not isinstance(config, dict):
+        raise ZooError(f"{run_dir}/config.json is not a run's config; --weights RUN takes a "
+                       f"run directory written by zoo finetune")
     trained = config.get("backbone")
     if trained is None:
         raise ZooError(f"{run_dir} trained {config.get('model') or 'a model'!r} with no "

@@ -23,6 +23,7 @@ import inspect
 import math
 from pathlib import Path
 
+from zoo import io
 from zoo.errors import ZooError
 from zoo.tasks.base import Option, Task, TaskData, cli_name, sample_rows
 
@@ -180,8 +181,14 @@ class ImageClassificationTask(Task):
         """Short from-scratch runs default to no augmentation (the figures above); an explicit
         --augment or --no-augment always wins, and the choice is logged and kept in config.json."""
         opts = self.options
-        if self.given & {"augment", "no_augment"} or self.pretrained or \
-                opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS:
+        if self.given & {"augment", "no_augment"}:
+            return
+        stored = Path(opts["out"] or "") / "config.json"
+        if opts["resume"] and opts["out"] and stored.is_file():
+            # the checkpoint's graph: a resume with another --epochs must not flip the choice
+            opts["no_augment"] = bool(io.read_json(stored).get("options", {}).get("no_augment"))
+            return
+        if self.pretrained or opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS:
             return
         opts["no_augment"] = True
         self.log(f"Augmentation: off (from scratch, {opts['epochs']} epochs < "
@@ -367,7 +374,7 @@ class ImageClassificationTask(Task):
     def report_sections(self, run) -> list:
         """The default sections, then the held-out images whose true class got the lowest
         probability (thumbnails, true and predicted class, both probabilities)."""
-        from zoo.reports import Example, Examples, Section
+        from zoo.reports import Examples, Section
 
         sections = super().report_sections(run)
         mistakes = self.worst_mistakes(run, self.REPORT_MISTAKES)

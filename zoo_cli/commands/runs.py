@@ -25,13 +25,18 @@ def _duration(seconds) -> str:
 
 def _exports(rows: list[dict]) -> str:
     return ", ".join(f"{row['format']}/{row['quantize']} {_size(row['size_bytes'])} "
-                     f"{'verified' if row['verified'] else 'NOT verified'}"
-                     for row in rows) or "-"
+                     f"{_verdict(row)}" for row in rows) or "-"
+
+
+def _verdict(row: dict) -> str:
+    if not row["exists"]:
+        return "deleted"
+    return {True: "verified", False: "NOT verified"}.get(row["verified"], "?")
 
 
 def _best(row: dict) -> str:
-    if row["best"] is None:
-        return "-"
+    if not isinstance(row["best"], (int, float)):
+        return "-" if row["best"] is None else str(row["best"])
     monitor = (row["monitor"] or "").replace("val_", "val ")
     return f"{monitor} {row['best']:.4f}" + (f" @{row['best_epoch']}" if row["best_epoch"] else "")
 

@@ -5,7 +5,6 @@ texts with the lowest true-class probability."""
 import csv
 import html
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,59 +16,29 @@ from zoo_rnn import datasets
 EPOCHS = 3
 
 
-class Interrupted(Exception):
-    """Stands in for a kill during epoch 2's checkpoint, after TensorBoard logged it."""
-
-
 @pytest.fixture(scope="module")
-def resumed_text_run(tmp_path_factory):
-    from zoo.training import RunCheckpoint
-
+def resumed_text_run(tmp_path_factory, killed_in_checkpoint, tensorboard):
+    """(run path, epoch_loss steps logged before the kill) of a run killed in epoch 2's
+    checkpoint (after TensorBoard logged it) and resumed with --resume."""
     base = tmp_path_factory.mktemp("text14")
     data = datasets.write_fortunes_csv(base / "fortunes.csv")["path"]
     out = base / "lstm"
     options = dict(data=data, seed=1, epochs=EPOCHS, patience=0, units=16, embedding_dim=16,
                    out=str(out), log=lambda line: None)
-
-    commit = RunCheckpoint.on_epoch_end
-
-    def killed_before_commit(self, epoch, logs=None):
-        if epoch == 1:  # TensorBoard has logged the second epoch; its checkpoint never lands
-            raise Interrupted
-        commit(self, epoch, logs)
-
-    RunCheckpoint.on_epoch_end = killed_before_commit
-    try:
-        with pytest.raises(Interrupted):
-            zoo.train("lstm_classifier", **options)
-    finally:
-        RunCheckpoint.on_epoch_end = commit
-    before = _scalars(out / "logs" / "train")["epoch_loss"]
+    killed_in_checkpoint(lambda: zoo.train("lstm_classifier", **options), epoch=1)
+    before = tensorboard.scalars(out / "logs" / "train")["epoch_loss"]
     zoo.train("lstm_classifier", resume=True, **options)
     return out, before
 
 
-def _scalars(folder) -> dict:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
-
-    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
-    events.Reload()
-    return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-                  for e in events.Tensors(tag)]
-            for tag in events.Tags()["tensors"]
-            if all(e.tensor_proto.dtype != 7 for e in events.Tensors(tag))}  # 7: DT_STRING
-
-
-def test_text_run_tensorboard_logs_continue_after_resume(resumed_text_run):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+def test_text_run_tensorboard_logs_continue_after_resume(resumed_text_run, tensorboard):
     out, before = resumed_text_run
     assert [step for step, _ in before] == [0, 1]
     with open(out / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    train, val = _scalars(out / "logs" / "train"), _scalars(out / "logs" / "validation")
+    train = tensorboard.scalars(out / "logs" / "train")
+    val = tensorboard.scalars(out / "logs" / "validation")
     for scalars, key in ((train, "loss"), (val, "val_loss"), (val, "val_accuracy")):
         tag = "epoch_" + key.replace("val_", "")
         assert [step for step, _ in scalars[tag]] == [0, 1, 2]
@@ -77,9 +46,7 @@ def test_text_run_tensorboard_logs_continue_after_resume(resumed_text_run):
             [float(r[key]) for r in rows], abs=1e-5)
     assert [step for step, _ in train["epoch_learning_rate"]] == [0, 1, 2]
     assert dict(train["epoch_loss"])[0] == before[0][1]
-    images = EventAccumulator(str(out / "logs" / "validation"), size_guidance={"tensors": 0})
-    images.Reload()
-    assert "confusion_matrix" in images.Tags()["tensors"]
+    assert "confusion_matrix" in tensorboard.image_tags(out / "logs" / "validation")
 
 
 def test_text_report_lists_the_worst_texts(resumed_text_run):

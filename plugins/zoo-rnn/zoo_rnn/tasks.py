@@ -343,12 +343,17 @@ def _unroll_recurrent_layers(model) -> None:
     TextClassifier requires."""
     import keras
 
-    for layer in model.layers:
-        wrapped = (layer.forward_layer, layer.backward_layer) \
-            if isinstance(layer, keras.layers.Bidirectional) else (layer,)
-        for recurrent in wrapped:
-            if isinstance(recurrent, keras.layers.RNN):
-                recurrent.unroll = True
+    def inside(layer):  # nested models, Bidirectional's two directions, TimeDistributed's layer
+        yield layer
+        for attribute in ("forward_layer", "backward_layer", "layer"):
+            if isinstance(getattr(layer, attribute, None), keras.layers.Layer):
+                yield from inside(getattr(layer, attribute))
+        for inner in getattr(layer, "layers", ()):
+            yield from inside(inner)
+
+    for layer in inside(model):
+        if isinstance(layer, keras.layers.RNN):
+            layer.unroll = True
 
 
 def tfidf_baseline_accuracy(train_texts, train_labels, texts, labels) -> float:
