@@ -238,7 +238,7 @@ def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int =
             and tflite_metadata.has_standard_metadata(artifact.read_bytes()):
         judged = check_in_client(artifact, spec, got, judged, noun)
     report = {"format": "tflite" if is_tflite else "saved_model", "quantize": quantize,
-              "size_bytes": file_size(artifact), "heldout_split": spec.examples_from,
+              "size_bytes": io.file_size(artifact), "heldout_split": spec.examples_from,
               "heldout_examples": int(len(expected)), **judged,
               "latency_ms": runner.latency_ms(spec.examples),
               "num_threads": num_threads if is_tflite else None,
@@ -494,14 +494,6 @@ class SavedModelArtifact:
 
 
 # -- files -------------------------------------------------------------------------------------
-
-def file_size(path) -> int:
-    """Bytes in a file, or in all files under a folder (a SavedModel)."""
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
 
 def _replace(src: Path, dst: Path) -> None:
     if dst.is_dir():

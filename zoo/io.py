@@ -51,3 +51,22 @@ def write_json(target: str | os.PathLike, value) -> Path:
 
 def read_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def file_size(path: str | os.PathLike) -> int:
+    """Bytes in a file, or in all files under a folder (a SavedModel)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def human_size(size) -> str:
+    """``2048`` -> ``"2.0 KB"`` (1024-based, as file managers show); ``"?"`` when unknown."""
+    if not isinstance(size, (int, float)) or isinstance(size, bool):
+        return "?"
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

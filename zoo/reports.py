@@ -155,7 +155,11 @@ def _common_sections(run, config: dict) -> list[Section]:
 
 
 def _export_section(run) -> Section:
-    path = run.path / "exports" / "export-report.json"
+    """One row per artifact (zoo runs' rows, plus each entry's agreement and latency)."""
+    from zoo.runs import export_rows
+
+    folder = run.path / "exports"
+    path = folder / "export-report.json"
     section = Section("Exports")
     if not path.is_file():
         return section
@@ -164,41 +168,17 @@ def _export_section(run) -> Section:
     except ValueError:
         section.blocks.append(Text(f"{path} is not valid JSON"))
         return section
-    rows = [[name, *export_summary(name, entry, path.parent)]
-            for name, entry in sorted(reports.items()) if isinstance(entry, dict)]
+    rows = []
+    for row in export_rows(folder):
+        entry = reports[row["artifact"]]
+        agreement = entry.get("agreement", entry.get("max_abs_diff", ""))
+        rows.append([row["artifact"], row["format"], row["quantize"],
+                     io.human_size(row["size_bytes"]),
+                     {True: "yes", False: "NO"}.get(row["verified"], "?"),
+                     _cell(agreement), _cell(entry.get("latency_ms", ""))])
     section.blocks.append(Table(["artifact", "format", "quantization", "size", "verified",
                                  "agreement / error", "latency ms"], rows))
     return section
-
-
-def export_summary(name: str, entry: dict, folder: Path) -> list:
-    """(format, quantization, size, verified, agreement, latency) of one export-report entry."""
-    fmt = entry.get("format") or ("tflite" if name.endswith(".tflite") else "saved_model")
-    quantization = entry.get("quantization") or entry.get("quantize") or "none"
-    size = entry.get("size_bytes") or entry.get("bytes")
-    if size is None and (folder / name).exists():
-        target = folder / name
-        size = target.stat().st_size if target.is_file() else \
-            sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    verified = entry.get("verified")
-    if verified is None and "passed" in entry:
-        verified = entry["passed"]
-    agreement = next((entry[k] for k in ("agreement", "max_abs_diff", "max_abs_error",
-                                          "max_error") if k in entry), "")
-    latency = next((entry[k] for k in ("latency_ms", "median_ms", "single_example_ms")
-                    if k in entry), "")
-    return [fmt, quantization, _size(size), {True: "yes", False: "NO"}.get(verified, "?"),
-            _cell(agreement), _cell(latency)]
-
-
-def _size(size) -> str:
-    if not isinstance(size, (int, float)):
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
 
 
 def _cell(value) -> str:

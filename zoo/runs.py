@@ -242,11 +242,13 @@ def summarize_run(path: str | Path) -> dict:
             row.update(monitor=state.get("monitor"), best=state.get("best"),
                        best_epoch=state.get("best_epoch"), epochs=state.get("global_epoch"),
                        seconds=state.get("seconds"))
-    row["exports"] = _exports(path / "exports")
+    row["exports"] = export_rows(path / "exports")
     return row
 
 
-def _exports(folder: Path) -> list[dict]:
+def export_rows(folder: Path) -> list[dict]:
+    """One dict per artifact in ``folder``'s export-report.json (``artifact``, ``format``,
+    ``quantize``, ``size_bytes``, ``verified``, ``exists``); [] without a readable report."""
     report = _read(folder / "export-report.json")
     if not isinstance(report, dict):
         return []
@@ -257,8 +259,7 @@ def _exports(folder: Path) -> list[dict]:
         target = folder / name
         size = entry.get("size_bytes")
         if size is None and target.exists():
-            size = target.stat().st_size if target.is_file() else \
-                sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+            size = io.file_size(target)
         rows.append({"artifact": name, "format": entry.get("format"),
                      "quantize": entry.get("quantize") or "none", "size_bytes": size,
                      "verified": entry.get("passed"), "exists": target.exists()})

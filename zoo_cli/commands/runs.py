@@ -7,13 +7,8 @@ from pathlib import Path
 import click
 
 import zoo
+from zoo.io import human_size
 from zoo_cli.output import echo_json, echo_table
-
-
-def _size(size) -> str:
-    if not isinstance(size, (int, float)):
-        return "?"
-    return f"{size / 1e6:.1f}MB" if size >= 1e6 else f"{size / 1e3:.0f}KB"
 
 
 def _duration(seconds) -> str:
@@ -24,7 +19,7 @@ def _duration(seconds) -> str:
 
 
 def _exports(rows: list[dict]) -> str:
-    return ", ".join(f"{row['format']}/{row['quantize']} {_size(row['size_bytes'])} "
+    return ", ".join(f"{row['format']}/{row['quantize']} {human_size(row['size_bytes'])} "
                      f"{_verdict(row)}" for row in rows) or "-"
 
 
