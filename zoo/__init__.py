@@ -14,7 +14,8 @@ __all__ = [
     "ZooPluginWarning", "hookimpl", "registry", "reload_plugins", "list", "get", "spec",
     # heavy, imported on first use:
     "create_backbone", "load_model", "export", "export_formats",
-    "finetune", "train", "train_options", "evaluate", "predict", "open_run", "RunResult",
+    "finetune", "pretrain", "train", "train_options", "evaluate", "predict", "open_run",
+    "RunResult",
     "report", "list_runs",
 ]
 
@@ -41,6 +42,7 @@ _LAZY = {
     "export": "zoo.exporting",
     "export_formats": "zoo.exporting",
     "finetune": "zoo.api",
+    "pretrain": "zoo.api",
     "train": "zoo.api",
     "train_options": "zoo.api",
     "evaluate": "zoo.api",

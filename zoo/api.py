@@ -73,7 +73,20 @@ def finetune(backbone: str, data: str | Path, log: Callable[[str], None] = print
     """Fine-tune ``backbone`` on the class-per-folder images in ``data``; see ``zoo finetune``."""
     from zoo.tasks.image_classification import ImageClassificationTask
 
-    task = ImageClassificationTask(backbone=backbone, data=str(data), **options)
+    return _train_backbone(ImageClassificationTask, backbone, data, log, options)
+
+
+def pretrain(backbone: str, data: str | Path, log: Callable[[str], None] = print,
+             **options) -> RunResult:
+    """Self-supervised pretraining (SimCLR) of ``backbone`` on the images in ``data``, labels not
+    needed; ``finetune(backbone, ..., weights=run.path)`` starts from it. See ``zoo pretrain``."""
+    from zoo.tasks.image_pretraining import ImagePretrainingTask
+
+    return _train_backbone(ImagePretrainingTask, backbone, data, log, options)
+
+
+def _train_backbone(task_class, backbone, data, log, options) -> RunResult:
+    task = task_class(backbone=backbone, data=None if data is None else str(data), **options)
     return RunResult(task.train(log=log), log=log)
 
 

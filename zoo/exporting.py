@@ -152,7 +152,7 @@ def check_task(task, format: str, quantize: str) -> None:
                        f"docs/writing-plugins.md, 'Exporting a task's runs')")
     exports = task.EXPORTS
     if not exports:
-        raise ZooError(f"{task.title} runs cannot be exported")
+        raise ZooError(task.NOT_EXPORTED.format(title=task.title))
     if format not in exports:
         raise ZooError(f"{task.title} runs export {' and '.join(exports)} only, not {format}")
     if quantize not in exports[format]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from zoo import io
@@ -24,21 +23,22 @@ def plot_curves(history_csv: str | Path, out: str | Path) -> Path | None:
 
     Returns None (and writes nothing) when there is no history yet.
     """
-    history_csv = Path(history_csv)
-    if not history_csv.is_file():
-        return None
-    with open(history_csv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    from zoo.runs import read_history
+
+    rows = read_history(Path(history_csv))
     if not rows:
         return None
+    # each metric once: "loss" plots loss and val_loss; a held-out-only one plots alone
     metrics = [k for k in rows[0] if k not in ("epoch", "stage", "lr") and
-               not k.startswith("val_")]
+               not (k.startswith("val_") and k[len("val_"):] in rows[0])]
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
     epochs = [int(r["epoch"]) for r in rows]
     changes = [epochs[i] for i in range(1, len(rows)) if rows[i]["stage"] != rows[i - 1]["stage"]]
     for ax, metric in zip(axes[0], metrics):
-        for key, label in ((metric, "train"), (f"val_{metric}", "val")):
+        keys = ((metric, "train"), (f"val_{metric}", "val")) if not metric.startswith("val_") \
+            else ((metric, "val"),)
+        for key, label in keys:
             values = [(e, float(r[key])) for e, r in zip(epochs, rows) if r.get(key)]
             if values:
                 ax.plot(*zip(*values), marker="o", markersize=3, label=label)

@@ -19,6 +19,7 @@ Layout (files a task does not produce are absent)::
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -108,6 +109,10 @@ class Run:
     def labels(self) -> list[str]:
         return self.read("labels.json")
 
+    def history(self) -> list[dict]:
+        """history.csv's rows (values as text), oldest first; [] before the first epoch."""
+        return read_history(self.file("history.csv"))
+
     def load_model(self, compile: bool = True):  # noqa: A002 - mirrors keras.saving.load_model
         """The trained Keras model, with the plugin modules it needs imported."""
         from zoo.saving import load_model
@@ -155,6 +160,14 @@ class Run:
 
     def __fspath__(self) -> str:
         return str(self.path)
+
+
+def read_history(path: Path) -> list[dict]:
+    """The rows of a history.csv file (values as text); [] when there is none."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def next_run_dir(root: Path, name: str) -> Path:

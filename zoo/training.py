@@ -37,6 +37,7 @@ import keras
 
 from zoo import io
 from zoo.errors import ZooError
+from zoo.runs import read_history
 from zoo.tasks.base import Stage
 
 #: What a plugin may use (the declared plugin API); the loop itself is driven by Task.train.
@@ -346,7 +347,7 @@ def _current_lr(optimizer) -> float:
 
 def _append_history(path: Path, row: dict) -> None:
     """Rewrite history.csv with one more row (atomic; columns grow as stages add metrics)."""
-    rows = _read_history(path) + [{k: _plain(v) for k, v in row.items()}]
+    rows = read_history(path) + [{k: _plain(v) for k, v in row.items()}]
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buffer = _io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
@@ -355,16 +356,9 @@ def _append_history(path: Path, row: dict) -> None:
     io.write_text(path, buffer.getvalue())
 
 
-def _read_history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def _truncate_history(path: Path, last_epoch: int) -> None:
     """Drop rows of epochs that ran after the checkpoint (they will run again)."""
-    rows = [r for r in _read_history(path) if int(r["epoch"]) <= last_epoch]
+    rows = [r for r in read_history(path) if int(r["epoch"]) <= last_epoch]
     if not rows:
         path.unlink(missing_ok=True)
         return

@@ -7,7 +7,8 @@ way ``zoo finetune`` does, with the same decoding, checks and skipped-file repor
 
 from zoo.data.digits import write_digits
 from zoo.data.images import (IMAGE_EXTENSIONS, ImageFolder, heldout_items, image_dataset,
-                             list_images, load_image, load_images, scan_folder)
+                             list_images, load_image, load_images, scan_folder,
+                             scan_unlabelled)
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "scan_folder", "heldout_items", "list_images",
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "scan_folder", "scan_unlabelled", "heldout_items", "list_images",
            "load_image", "load_images", "image_dataset", "write_digits"]

@@ -59,8 +59,9 @@ class ImageFolder:
         """Human lines: what was found, and what was skipped (count and the first few paths)."""
         sizes = ", ".join(f"{len(items)} {split}" for split, items in self.splits.items() if items)
         split = f": {sizes}" if self.splits["val"] or self.splits["test"] else ""
-        lines = [f"Found {sum(map(len, self.splits.values()))} images in {len(self.classes)} "
-                 f"classes in {self.root} ({self.layout}{split})"]
+        classes = f" in {len(self.classes)} classes" if self.classes else ""
+        lines = [f"Found {sum(map(len, self.splits.values()))} images{classes} in {self.root} "
+                 f"({self.layout}{split})"]
         lines += self.notes
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} file(s) that are not readable images:")
@@ -137,6 +138,35 @@ def scan_folder(root: str | Path, val_split: float = 0.2, seed: int = 0,
     return ImageFolder(root.resolve(), list(classes), splits, skipped, notes, layout)
 
 
+def scan_unlabelled(root: str | Path, val_split: float = 0.1, seed: int = 0) -> ImageFolder:
+    """Every readable image under ``root``, at any depth, for training without labels; a
+    ``val_split`` fraction is held out at random.
+
+    A folder laid out for classification (one sub-folder per class, or train/val/test trees
+    of them, and no images at the top) keeps its classes and splits, so a run can score itself
+    with them; otherwise ``classes`` is empty and every item's class is -1.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        problem = "is a file, not a folder" if root.exists() else "does not exist"
+        raise ZooError(f"data folder {root} {problem}; pass --data DIR, a folder of images")
+    loose = any(_is_image_name(p) for p in root.iterdir())
+    classes = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+               and any(_is_image_name(p) for p in d.rglob("*"))]
+    if (_split_trees(root) or len(classes) >= 2) and not loose:
+        return scan_folder(root, val_split, seed)
+    files = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    checked, skipped = _check_all(files)
+    items = [(path, -1) for path in files if path in checked]
+    if not items:
+        raise ZooError(f"no readable images in {root}; expected "
+                       f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files at any depth")
+    random.Random(seed).shuffle(items)
+    n_val = min(len(items) - 1, round(len(items) * val_split)) if val_split > 0 else 0
+    splits = {"train": sorted(items[n_val:]), "val": sorted(items[:n_val]), "test": []}
+    return ImageFolder(root.resolve(), [], splits, skipped, layout="images without labels")
+
+
 def heldout_items(folder: ImageFolder) -> list[tuple[str, int]]:
     """What to evaluate on: the test split if there is one, else val, else everything."""
     for split in ("test", "val"):
@@ -188,11 +218,12 @@ def load_images(paths: list[str], size: tuple[int, int]) -> np.ndarray:
 
 
 def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_size: int,
-                  shuffle: bool = False, seed: int = 0):
+                  shuffle: bool = False, seed: int = 0, drop_remainder: bool = False):
     """A ``tf.data.Dataset`` of ``(float32 images 0-255, int labels)`` batches.
 
     Decoding runs in parallel (AUTOTUNE); decoded images are cached in memory when they fit in
-    :data:`CACHE_BYTES`, then shuffled (seeded, reshuffled each epoch), batched and prefetched.
+    :data:`CACHE_BYTES`, then shuffled (seeded, reshuffled each epoch), batched (full batches
+    only with ``drop_remainder``) and prefetched.
     """
     import tensorflow as tf
 
@@ -215,7 +246,8 @@ def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_siz
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -2,8 +2,8 @@
 
 A :class:`zoo.Model` spec names its task: a built-in name from :data:`BUILTIN_TASKS` or a
 ``"module:attr"`` Task subclass that a plugin ships. ``zoo finetune`` always runs
-``image_classification``; ``zoo train NAME`` runs the task of model NAME. Every task trains
-through the one loop in :mod:`zoo.training`, writes the same run directory (:mod:`zoo.runs`)
+``image_classification``, ``zoo pretrain`` ``image_pretraining``; ``zoo train NAME`` runs the
+task of model NAME. Every task trains through the one loop in :mod:`zoo.training`, writes the same run directory (:mod:`zoo.runs`)
 and exports through the one pipeline in :mod:`zoo.exporting`.
 
 Everything in ``__all__`` is the declared plugin API; importing this package never imports
@@ -32,6 +32,7 @@ __all__ = [
 #: Built-in task names -> lazy targets of their Task classes.
 BUILTIN_TASKS: dict[str, str] = {
     "image_classification": "zoo.tasks.image_classification:ImageClassificationTask",
+    "image_pretraining": "zoo.tasks.image_pretraining:ImagePretrainingTask",
 }
 
 

@@ -209,8 +209,10 @@ class Task:
     #: The :class:`Preprocessor` subclass :meth:`fit_preprocessor` returns (None: nothing fitted).
     preprocessor_class: type[Preprocessor] | None = None
     #: What ``zoo export`` offers for this task's runs: format -> quantizations it allows.
-    #: Empty: the runs cannot be exported.
+    #: Empty: the runs cannot be exported, and ``zoo export`` says :attr:`NOT_EXPORTED`.
     EXPORTS: dict[str, tuple[str, ...]] = {}
+    #: Why runs of a task without EXPORTS cannot be exported (``{title}``: :attr:`title`).
+    NOT_EXPORTED = "{title} runs cannot be exported"
     #: Where progress lines go (``train(log=...)`` sets it); a task reports through ``self.log``.
     log: Callable[[str], None] = staticmethod(print)
     #: A ``tf.distribute`` strategy to build and train under (None: the default device).
@@ -308,7 +310,7 @@ class Task:
         """What the export pipeline needs for ``format`` (one of :attr:`EXPORTS`): a
         :class:`zoo.tasks.ExportSpec`, or a list of them for several artifacts. ``examples`` caps
         the held-out examples the artifact is compared on."""
-        raise ZooError(f"{self.title} runs cannot be exported")
+        raise ZooError(self.NOT_EXPORTED.format(title=self.title))
 
     def report_sections(self, run) -> list:
         """This task's parts of ``report.html`` (``zoo report RUN``), after the training summary

@@ -1,7 +1,8 @@
-"""``zoo finetune``, ``zoo train``, ``zoo evaluate`` and ``zoo predict``: parse, call zoo, print.
+"""``zoo finetune``, ``zoo pretrain``, ``zoo train``, ``zoo evaluate`` and ``zoo predict``:
+parse, call zoo, print.
 
-``finetune``'s options are generated from the image-classification task's option table, so the
-CLI and ``zoo.finetune(**options)`` accept exactly the same names. ``train NAME`` passes every
+``finetune``'s and ``pretrain``'s options are generated from their task's option table, so the
+CLI and ``zoo.finetune(**options)`` / ``zoo.pretrain(**options)`` accept exactly the same names. ``train NAME`` passes every
 ``--key value`` on to the task of model NAME, which rejects what it does not know.
 """
 
@@ -13,6 +14,7 @@ import click
 import zoo
 from zoo.tasks import Option
 from zoo.tasks.image_classification import ImageClassificationTask
+from zoo.tasks.image_pretraining import ImagePretrainingTask
 from zoo_cli.completion import component_names
 from zoo_cli.output import echo_json
 
@@ -51,8 +53,29 @@ def finetune_command(backbone, **options):
     zoo finetune resnet --data photos/
     zoo finetune mobilenet_v2 --data digits/ --weights none --image-size 32 --epochs 8
     """
+    _train_backbone(zoo.finetune, backbone, options)
+
+
+@click.command("pretrain")
+@click.argument("backbone", shell_complete=component_names("backbone"))
+@task_options(ImagePretrainingTask.all_options())
+def pretrain_command(backbone, **options):
+    """Pretrain BACKBONE on a folder of images without labels (self-supervised: SimCLR).
+
+    Class sub-folders, if any, are not trained on; they score a k-NN accuracy per epoch.
+    Fine-tune the result on a few labels with --weights RUN.
+
+    \b
+    zoo pretrain resnet20 --data photos/ --image-size 32 --out runs/photos-ssl
+    zoo finetune resnet20 --data labelled/ --image-size 32 --weights runs/photos-ssl
+    """
+    _train_backbone(zoo.pretrain, backbone, options)
+
+
+def _train_backbone(train, backbone: str, options: dict) -> None:
+    """``zoo.finetune`` / ``zoo.pretrain`` with the options given, then where the run went."""
     given = {k: v for k, v in options.items() if v is not None}
-    run = zoo.finetune(backbone, given.pop("data", None), log=click.echo, **given)
+    run = train(backbone, given.pop("data", None), log=click.echo, **given)
     click.echo(f"Run written to {run.path}")
     _echo_metrics(run.metrics)
     _echo_report(run)
@@ -185,4 +208,4 @@ def _echo_metrics(metrics: dict) -> None:
         click.echo(f"Confusion matrix: {metrics['confusion_png']}")
 
 
-COMMANDS = [finetune_command, train_command, evaluate_command, predict_command]
+COMMANDS = [finetune_command, pretrain_command, train_command, evaluate_command, predict_command]
