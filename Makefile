@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(BIN)/python -m pip install --quiet -e '.[mobile,test]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
+# Two test processes: most of a test's time is single-threaded (TensorFlow imports, tracing,
+# TFLite conversion, subprocesses), so two cores finish the suite sooner than one process does.
+# A module's tests stay in one process (--dist loadscope), so module fixtures are built once.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

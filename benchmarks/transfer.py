@@ -1,7 +1,8 @@
 """Transfer with few labels: does a backbone trained on other classes, or on the same images
 without labels, beat training from scratch?
 
-On scikit-learn's digits (`zoo data digits --test-split 0.15`), for each backbone and seed:
+On scikit-learn's digits (`zoo data digits --test-split 0.15`, ``--rendering bilinear`` or
+``nearest``), for each backbone and seed:
 
 * **supervised** (``--part supervised``):
   1. **base**: `zoo finetune BACKBONE --weights none` on the training images of digits 0-4;
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import zoo
 from zoo.data import write_digits
+from zoo.data.digits import RESAMPLING
 
 from seed_grid import add_grid_arguments, recipe_and_work  # beside this script
 
@@ -51,6 +53,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--part", choices=[*PARTS, "both"], default="both")
     parser.add_argument("--backbones", nargs="+", default=["plain_cnn", "resnet20"])
     parser.add_argument("--labels", type=int, default=10, help="labelled images per class")
+    parser.add_argument("--rendering", choices=RESAMPLING, default="bilinear",
+                        help="how the 8x8 digits are upsampled (two renderings of one data set)")
     parser.add_argument("--base-epochs", type=int, default=12,
                         help="epochs of the supervised base run on digits 0-4")
     parser.add_argument("--epochs", type=int, default=30,
@@ -62,9 +66,10 @@ def main(argv=None) -> dict:
 
     options, recipe, work = recipe_and_work(args, prefix="zoo-transfer-")
     pretrain_options = dict(option.split("=", 1) for option in args.pretrain_option)
+    work = work / args.rendering
     digits = work / "digits"
     if not digits.is_dir():
-        write_digits(digits, test_split=0.15)
+        write_digits(digits, test_split=0.15, resample=args.rendering)
     quiet = {"log": lambda line: None, "image_size": 32}
     parts = list(PARTS) if args.part == "both" else [args.part]
     rows = []
@@ -107,7 +112,7 @@ def main(argv=None) -> dict:
                           f"{row['accuracy']:.4f}  (base: " +
                           ", ".join(f"{k} {v:.4f}" for k, v in base_metrics.items()) +
                           f" in {base_seconds:.0f} s; {row['seconds']:.0f} s)", flush=True)
-    summary = {"labels_per_class": args.labels, "options": options,
+    summary = {"rendering": args.rendering, "labels_per_class": args.labels, "options": options,
                "pretrain_options": pretrain_options, "runs": rows, "medians": {}}
     for part in parts:
         for backbone in args.backbones:

@@ -111,7 +111,8 @@ def test_a_pretrain_run_is_listed_evaluated_and_refused_for_export(resumed, digi
     image = sorted(Path(digits, "7").glob("*.png"))[0]
     (result,) = zoo.predict(out, [image], log=lambda line: None)
     assert result["path"] == str(image) and len(result["embedding"]) == 128  # plain_cnn's width
-    with pytest.raises(ZooError, match="fine-tune it first: zoo finetune plain_cnn --data DIR --weights RUN"):
+    with pytest.raises(ZooError, match="fine-tune it first: zoo finetune plain_cnn --data DIR "
+                                       "--weights RUN"):
         zoo.export(out, format="tflite")
 
 

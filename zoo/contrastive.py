@@ -18,6 +18,7 @@ RGB 0-255 pixels, so a view is what the backbone's own preprocessing sees in tra
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -134,10 +135,8 @@ class SimCLR(keras.Model):
         return self._results(*self._loss(data, training=False))
 
 
-def features(encoder, images) -> "np.ndarray":
+def features(encoder, images) -> np.ndarray:
     """L2-normalised encoder features of ``images`` (an array or a dataset of image batches)."""
-    import numpy as np
-
     values = np.asarray(encoder.predict(images, verbose=0), np.float32)
     return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
 
@@ -146,8 +145,6 @@ def knn_accuracy(encoder, bank_images, bank_labels, query_images, query_labels,
                  k: int = 20, temperature: float = 0.1) -> float:
     """Accuracy of a weighted k-nearest-neighbour vote (cosine similarity, weights
     exp(similarity / ``temperature``), as in Wu et al., 2018) of each query among the bank."""
-    import numpy as np
-
     bank, queries = features(encoder, bank_images), features(encoder, query_images)
     bank_labels, query_labels = np.asarray(bank_labels), np.asarray(query_labels)
     k = min(k, len(bank))

@@ -120,30 +120,31 @@ def resolve(spec, weights: str | None) -> str | None:
 
 
 def run_backbone_weights(spec, run_dir: Path) -> str:
-    """The backbone weights a ``zoo finetune`` run trained, as a ``.weights.h5`` file the
-    backbone's builder loads (the run's head and preprocessing stay behind). Cached by the
-    model file's digest, so a run trained further gives a new file."""
+    """The backbone weights a ``zoo finetune`` or ``zoo pretrain`` run trained, as a
+    ``.weights.h5`` file the backbone's builder loads (the run's head and preprocessing stay
+    behind). Cached by the model file's digest, so a run trained further gives a new file."""
     import json
 
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ZooError(f"{run_dir}/config.json cannot be read ({exc}); --weights RUN takes a "
-                       f"run directory written by zoo finetune") from None
+                       f"run directory written by zoo finetune or zoo pretrain") from None
     if not isinstance(config, dict):
         raise ZooError(f"{run_dir}/config.json is not a run's config; --weights RUN takes a "
-                       f"run directory written by zoo finetune")
+                       f"run directory written by zoo finetune or zoo pretrain")
     trained = config.get("backbone")
     if trained is None:
         raise ZooError(f"{run_dir} trained {config.get('model') or 'a model'!r} with no "
-                       f"backbone; --weights RUN takes a run of 'zoo finetune {spec.name}'")
+                       f"backbone; --weights RUN takes a run of 'zoo finetune {spec.name}' or "
+                       f"'zoo pretrain {spec.name}'")
     if trained != spec.name:
         raise ZooError(f"{run_dir} trained backbone {trained!r}, not {spec.name!r}; use "
                        f"'zoo finetune {trained} --weights {run_dir}' or a run of {spec.name}")
     model_file = run_dir / "model.keras"
     if not model_file.is_file():
         raise ZooError(f"{run_dir} has no model.keras yet (still training, or stopped before "
-                       f"its first epoch); finish it with 'zoo finetune ... --resume'")
+                       f"its first epoch); finish it: run the same command with --resume")
     digest = file_digest(model_file, "sha256")[:16]
     target = cache_dir() / "runs" / f"{spec.name}-{digest}.weights.h5"
     if not target.is_file():
@@ -154,7 +155,7 @@ def run_backbone_weights(spec, run_dir: Path) -> str:
                      if layer.name == "backbone"]
         if len(backbones) != 1:
             raise ZooError(f"{model_file} has no single nested 'backbone' model; was it "
-                           f"written by zoo finetune?")
+                           f"written by zoo finetune or zoo pretrain?")
         with atomic_path(target) as tmp:
             backbones[0].save_weights(tmp)
     return str(target)

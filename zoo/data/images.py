@@ -70,6 +70,12 @@ class ImageFolder:
                 lines.append(f"  ... and {len(self.skipped) - REPORT_PATHS} more")
         return lines
 
+    def info(self) -> dict:
+        """What a run's config.json records about its data: path, layout, counts, skipped."""
+        return {"path": str(self.root), "layout": self.layout, "counts": self.counts(),
+                "skipped": len(self.skipped),
+                "skipped_files": [path for path, _ in self.skipped[:20]]}
+
     def to_json(self) -> dict:
         """The splits.json form: ``{"train": [[abs_path, class_index], ...], "val": ...,
         "test": ...}``."""

@@ -75,8 +75,9 @@ class ImageClassificationTask(Task):
         "head_init": Option("glorot_uniform", str,
                             "head kernel initializer (zoo list initializers, or a Keras name)"),
         "dropout": Option(0.2, float, "dropout before the head's dense layer"),
-        "weights": Option("imagenet", str, "imagenet, none (from scratch), PATH, RUN (a "
-                                             "finetune run's backbone) or tfhub:HANDLE"),
+        "weights": Option("imagenet", str, "imagenet, none (from scratch), PATH, RUN (the "
+                                             "backbone of a finetune or pretrain run) or "
+                                             "tfhub:HANDLE"),
         "image_size": Option(None, image_size, "input size, 96 or HxW (default: the backbone's)"),
         "val_split": Option(0.2, float, "fraction of each class held out when DIR has no val/"),
         "augment": Option("rotation,zoom,contrast", augment_list,
@@ -238,11 +239,8 @@ class ImageClassificationTask(Task):
             return image_dataset(items, self.size, self.global_batch_size, shuffle=shuffle,
                                  seed=opts["seed"]) if items else None
 
-        info = {"path": str(folder.root), "layout": folder.layout, "counts": folder.counts(),
-                "skipped": len(folder.skipped),
-                "skipped_files": [path for path, _ in folder.skipped[:20]]}
         return TaskData(dataset("train", shuffle=True), dataset("val"), dataset("test"),
-                        classes=folder.classes, info=info, splits=folder.to_json(),
+                        classes=folder.classes, info=folder.info(), splits=folder.to_json(),
                         class_weight=folder.class_weight()
                         if opts["class_weight"] == "auto" else None)
 

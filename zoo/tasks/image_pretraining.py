@@ -19,6 +19,7 @@ Importing this module is light; TensorFlow is imported by the methods.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.tasks.base import Option, Task, TaskData, positive_int
@@ -117,12 +118,10 @@ class ImagePretrainingTask(Task):
             raise ZooError(f"--val-split {opts['val_split']} holds out {len(val)} of "
                            f"{len(train) + len(val)} images; the validation loss needs at "
                            f"least 2: raise --val-split")
-        info = {"path": str(folder.root), "layout": folder.layout, "counts": folder.counts(),
-                "images": sum(map(len, folder.splits.values())),
-                "skipped": len(folder.skipped),
-                "skipped_files": [path for path, _ in folder.skipped[:20]]}
         return TaskData(self._views(train, training=True), self._views(val, training=False),
-                        classes=folder.classes or None, info=info, splits=folder.to_json())
+                        classes=folder.classes or None,
+                        info={**folder.info(), "images": len(train) + len(val)},
+                        splits=folder.to_json())
 
     def _views(self, items, training: bool):
         """(view 1, view 2) batches of ``items``' images: new views every epoch in training,
@@ -139,14 +138,17 @@ class ImagePretrainingTask(Task):
         from zoo.data.images import image_dataset
 
         opts = self.options
-        images = image_dataset(items, self.size, min(self.global_batch_size, len(items)),
-                               shuffle=training, seed=opts["seed"],
-                               drop_remainder=True).map(lambda x, _: x)
+        images = image_dataset(items, self.size, self._batch(len(items)), shuffle=training,
+                               seed=opts["seed"], drop_remainder=True).map(lambda x, _: x)
         seeds = tf.data.Dataset.random(seed=opts["seed"],
                                        rerandomize_each_iteration=training).batch(2)
         return tf.data.Dataset.zip(images, seeds).map(
             lambda x, seed: augment_pair(x, seed, opts["flip"], opts["min_crop"]),
             num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _batch(self, images: int) -> int:
+        """The (global) batch for a split of ``images``: --batch-size, or all when fewer."""
+        return min(self.global_batch_size, images)
 
     # -- model ----------------------------------------------------------------------------------
     def build_model(self, data: TaskData):
@@ -166,14 +168,13 @@ class ImagePretrainingTask(Task):
                        name=f"{self.backbone}_simclr")
         model(keras.ops.zeros((1, *self.size, 3)))  # built, so --resume can load weights
         train_images = len(data.splits["train"])
-        steps = opts["epochs"] * max(1, train_images // min(self.global_batch_size,
-                                                            train_images))
-        model.compile(optimizer=make_optimizer(opts["optimizer"],
-                                               warmup_cosine(opts["lr"], steps)))
+        batch = self._batch(train_images)
+        model.compile(optimizer=make_optimizer(
+            opts["optimizer"], warmup_cosine(opts["lr"], opts["epochs"] * (train_images // batch))))
         self.log(f"Model: {self.backbone} (from scratch) + projection to "
                  f"{opts['projection_dim']} (SimCLR, temperature {opts['temperature']:g}), "
                  f"{model.count_params():,} parameters; chance pair accuracy "
-                 f"{1 / (2 * min(self.global_batch_size, train_images) - 1):.4f}")
+                 f"{1 / (2 * batch - 1):.4f}")
         return model
 
     def callbacks(self, run, model, data: TaskData) -> list:
@@ -201,17 +202,16 @@ class ImagePretrainingTask(Task):
     # -- using a trained run --------------------------------------------------------------------
     def evaluate(self, run, data=None) -> dict:
         """``knn_accuracy`` of the held-out images among the training images (when the run's
-        folder had class folders, or ``data`` is one), plus the final held-out pair accuracy and
-        loss from history.csv."""
+        folder had class folders, or ``data`` is one), plus the held-out loss and pair accuracy
+        of the epoch kept (the lowest validation loss) from history.csv."""
         from zoo.contrastive import knn_accuracy
         from zoo.data.images import scan_folder
 
         metrics = {}
-        history = run.history()
-        if history:
-            last = history[-1]
-            metrics.update({key: float(last[key]) for key in ("val_loss", "val_pair_accuracy")
-                            if last.get(key) not in (None, "")})
+        scored = [row for row in run.history() if row.get("val_loss")]
+        if scored:
+            kept = min(scored, key=lambda row: float(row["val_loss"]))
+            metrics.update({key: float(kept[key]) for key in ("val_loss", "val_pair_accuracy")})
         if data is None or isinstance(data, TaskData):
             splits = run.read("splits.json")
             labelled = bool(run.config.get("data", {}).get("classes"))
@@ -238,7 +238,7 @@ class ImagePretrainingTask(Task):
         de-duplication or clustering). Unreadable files are reported and left out."""
         from zoo.data.images import list_images, load_images
 
-        paths, skipped = list_images([inputs] if isinstance(inputs, (str,)) else inputs)
+        paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
         for path, reason in skipped:
             self.log(f"Skipped {path}: {reason}")
         if not paths:
