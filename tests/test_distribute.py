@@ -119,6 +119,32 @@ def test_mirrored_bfloat16_over_two_logical_cpus_trains_and_exports(digits, tmp_
     assert report["format"] == "tflite" and report["passed"] and report["agreement"] >= 0.99
 
 
+def test_pretraining_under_mirrored_bfloat16_learns_and_keeps_a_float32_encoder(digits, tmp_path):
+    """`zoo pretrain`'s own train step under MirroredStrategy (two logical CPUs) and
+    mixed_bfloat16: each replica's loss is its share, the label-free signal still learns, and the
+    saved encoder is float32."""
+    code = textwrap.dedent("""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from zoo_cli.main import main
+        main()
+    """)
+    run = tmp_path / "ssl"
+    output = _finish(_zoo("pretrain", "plain_cnn", "--data", str(digits), "--out", str(run),
+                          "--strategy", "mirrored", "--mixed-precision", "on", "--image-size",
+                          "32", "--batch-size", "32", "--epochs", "3", code=code))
+    assert "MirroredStrategy, 2 replicas; global batch 64 (32 per replica)" in output
+    assert "chance pair accuracy 0.0079" in output  # 1 in 2 x 64 - 1: the global batch
+    history = _history(run)
+    assert [row["epoch"] for row in history] == ["1", "2", "3"]
+    # 30 held-out images (one batch): chance is 1 in 59
+    assert float(history[-1]["val_pair_accuracy"]) > 5 / 59
+    assert float(history[-1]["val_loss"]) < float(history[0]["val_loss"])
+    encoder = Run(run).load_model(compile=False)
+    assert {layer.dtype_policy.name for layer in encoder.layers} == {"float32"}
+
+
 def _free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     for sock in sockets:

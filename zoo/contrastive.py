@@ -11,8 +11,9 @@ balance can collapse on small data (BYOL, SimSiam), and works on small images wh
 modelling needs a ViT. Its weakness, wanting large batches for negatives, matters little at 32
 pixels, where a batch of 256 costs a CPU little.
 
-The augmentations run in the tf.data pipeline (stateless, seeded per image and epoch) on raw
-RGB 0-255 pixels, so a view is what the backbone's own preprocessing sees in training.
+The augmentations run in the tf.data pipeline (stateless ops, one seed per batch, new each
+training epoch) on raw RGB 0-255 pixels, so a view is what the backbone's own preprocessing
+sees in training.
 """
 
 from __future__ import annotations
@@ -87,10 +88,10 @@ def nt_xent(z1, z2, temperature: float):
 
 class SimCLR(keras.Model):
     """``encoder`` (images -> pooled features) plus a projection MLP, trained by NT-Xent on
-    ``(view1, view2)`` batches. ``fit`` and ``evaluate`` report ``loss``; only :attr:`encoder`
-    is worth keeping."""
+    ``(view1, view2)`` batches. ``fit`` and ``evaluate`` report ``loss`` and ``pair_accuracy``
+    (see :func:`nt_xent`); only :attr:`encoder` is worth keeping."""
 
-    def __init__(self, encoder, projection_dim: int = 128, temperature: float = 0.2, **kwargs):
+    def __init__(self, encoder, projection_dim: int = 128, temperature: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.temperature = temperature

@@ -229,8 +229,8 @@ class ImagePretrainingTask(Task):
             metrics["knn_accuracy"] = knn_accuracy(
                 encoder, self._images(bank), [c for _, c in bank], self._images(queries),
                 [c for _, c in queries], k=KNN_K)
-            metrics.update(knn_k=KNN_K, count=len(queries))
-        metrics["data"] = source
+            metrics["knn_k"] = KNN_K
+        metrics.update(count=len(queries), data=source)
         return metrics
 
     def predict(self, run, inputs, batch_size: int = 64) -> list[dict]:
