@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import io
+from zoo.runs import read_history
 
 __all__ = ["plot_curves", "plot_confusion"]
 
@@ -23,8 +24,6 @@ def plot_curves(history_csv: str | Path, out: str | Path) -> Path | None:
 
     Returns None (and writes nothing) when there is no history yet.
     """
-    from zoo.runs import read_history
-
     rows = read_history(Path(history_csv))
     if not rows:
         return None

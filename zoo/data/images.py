@@ -199,6 +199,27 @@ def list_images(paths) -> tuple[list[str], list[tuple[str, str]]]:
     return [f for f in files if f in checked], skipped
 
 
+def images_to_predict(inputs, log) -> list[str]:
+    """The readable image files among ``inputs`` (a file or folder, or a list of them) for a
+    task's ``predict``; unreadable ones are logged through ``log`` and left out, none at all is
+    a ZooError."""
+    paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
+    for path, reason in skipped:
+        log(f"Skipped {path}: {reason}")
+    if not paths:
+        raise ZooError("no readable images among the given paths")
+    return paths
+
+
+def predict_images(model, paths: list[str], size: tuple[int, int],
+                   batch_size: int = 64) -> np.ndarray:
+    """``model``'s outputs for the images at ``paths``, read (as training reads them) and run
+    ``batch_size`` at a time, so a large folder never sits in memory whole."""
+    outputs = [model.predict(load_images(paths[start:start + batch_size], size), verbose=0)
+               for start in range(0, len(paths), batch_size)]
+    return np.concatenate(outputs)
+
+
 def load_image(path: str, size: tuple[int, int]) -> np.ndarray:
     """One image as uint8 RGB ``(height, width, 3)``: decoded by Pillow, resized bilinearly.
 

@@ -419,23 +419,13 @@ class ImageClassificationTask(Task):
 
         ``inputs`` are image files or folders; unreadable files are reported and left out.
         """
-        from zoo.data.images import list_images, load_images
+        from zoo.data.images import images_to_predict, predict_images
         from zoo.metrics import rankings
 
-        paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
-        for path, reason in skipped:
-            self.log(f"Skipped {path}: {reason}")
-        if not paths:
-            raise ZooError("no readable images among the given paths")
-        classes = run.labels
-        model = run.load_model()
-        results = []
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            probabilities = model.predict(load_images(chunk, self.size), verbose=0)
-            results += [{"path": path, **ranking}
-                        for path, ranking in zip(chunk, rankings(probabilities, classes, top_k))]
-        return results
+        paths = images_to_predict(inputs, self.log)
+        probabilities = predict_images(run.load_model(), paths, self.size, batch_size)
+        return [{"path": path, **ranking}
+                for path, ranking in zip(paths, rankings(probabilities, run.labels, top_k))]
 
     # -- export -----------------------------------------------------------------------------
     def export_spec(self, run, format: str, examples: int):

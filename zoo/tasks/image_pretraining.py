@@ -19,10 +19,9 @@ Importing this module is light; TensorFlow is imported by the methods.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, positive_int
+from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
 from zoo.tasks.image_classification import image_size
 
 #: The k of the k-NN monitor (and of ``evaluate``).
@@ -55,7 +54,7 @@ class ImagePretrainingTask(Task):
         "batch_size": Option(256, positive_int, "images per training step (each seen twice)"),
         "lr": Option(3e-3, float, "peak learning rate"),
         "epochs": Option(30, positive_int, "training epochs"),
-        "patience": Option(0, int, "stop after this many epochs without a lower validation "
+        "patience": Option(0, non_negative_int, "stop after this many epochs without a lower validation "
                                    "loss (0, the default, never stops early)"),
     }
 
@@ -191,7 +190,8 @@ class ImagePretrainingTask(Task):
     def _images(self, items):
         from zoo.data.images import image_dataset
 
-        return image_dataset([tuple(item) for item in items], self.size, 256)
+        return image_dataset([tuple(item) for item in items], self.size,
+                             self.options["batch_size"])
 
     def save(self, run, model, data: TaskData) -> None:
         """The encoder alone: the projection head only served the loss."""
@@ -236,20 +236,11 @@ class ImagePretrainingTask(Task):
     def predict(self, run, inputs, batch_size: int = 64) -> list[dict]:
         """``{"path", "embedding": [...]}`` per image: the encoder's features (for search,
         de-duplication or clustering). Unreadable files are reported and left out."""
-        from zoo.data.images import list_images, load_images
+        from zoo.data.images import images_to_predict, predict_images
 
-        paths, skipped = list_images([inputs] if isinstance(inputs, (str, Path)) else inputs)
-        for path, reason in skipped:
-            self.log(f"Skipped {path}: {reason}")
-        if not paths:
-            raise ZooError("no readable images among the given paths")
-        encoder = run.load_model(compile=False)
-        results = []
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            features = encoder.predict(load_images(chunk, self.size), verbose=0)
-            results += [{"path": path, "embedding": [round(float(v), 6) for v in row]}
-                        for path, row in zip(chunk, features)]
-        return results
+        paths = images_to_predict(inputs, self.log)
+        features = predict_images(run.load_model(compile=False), paths, self.size, batch_size)
+        return [{"path": path, "embedding": [round(float(v), 6) for v in row]}
+                for path, row in zip(paths, features)]
 
 
