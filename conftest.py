@@ -1,6 +1,7 @@
 """Fixtures shared by the core's tests (tests/) and the first-party plugins' (plugins/*/tests):
-interrupting a real training run, and reading its TensorBoard logs back with TensorBoard's own
-reader."""
+interrupting a real training run (in process, or a CLI run killed with SIGKILL), reading its
+TensorBoard logs back with TensorBoard's own reader, classifying with an exported file in
+MediaPipe Tasks, and a port where nothing listens (offline)."""
 
 import pytest
 
@@ -71,3 +72,78 @@ def tensorboard():
 
     return types.SimpleNamespace(scalars=tensorboard_scalars, image_tags=tensorboard_image_tags,
                                  events=tensorboard_events)
+
+
+@pytest.fixture
+def closed_port():
+    """A 127.0.0.1 port nothing listens on: connecting fails at once, like being offline."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sigkill_after_checkpoint():
+    """``kill(command, out, epoch=1, timeout=240)``: start ``command`` (a ``zoo`` CLI run writing
+    run directory ``out``), SIGKILL it once its checkpoint holds ``epoch`` epochs, and return
+    the epoch the checkpoint was at when it died (the run is then resumed with --resume)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    def kill(command, out, epoch: int = 1, timeout: float = 240) -> int:
+        state = out / "checkpoints" / "state.json"
+        deadline = time.monotonic() + timeout
+        with tempfile.TemporaryFile("w+") as output:  # a pipe nobody reads could fill and block
+            child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            while not (state.is_file() and
+                       json.loads(state.read_text())["global_epoch"] >= epoch):
+                if child.poll() is not None or time.monotonic() > deadline:
+                    child.kill()
+                    child.wait()
+                    output.seek(0)
+                    pytest.fail(f"no checkpoint at epoch {epoch} before the run ended or "
+                                f"{timeout} s passed: {output.read()[-3000:]}")
+                time.sleep(0.05)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        return json.loads(state.read_text())["global_epoch"]
+
+    return kill
+
+
+@pytest.fixture(scope="session")
+def mediapipe_check():
+    """``check(run, report)``: classify ``run``'s held-out images (val split, read from their
+    files) with the exported .tflite of ``report`` in the stock ``mediapipe`` package's
+    ImageClassifier, as an app would. Asserts that every result names exactly the run's labels
+    and that the accuracy is the file's in LiteRT, and for a float file the Keras model's
+    (within 1 point). Returns the accuracy."""
+    pytest.importorskip("mediapipe")
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    def check(run, report):
+        rows = run.read("splits.json")["val"]
+        options = vision.ImageClassifierOptions(
+            base_options=BaseOptions(model_asset_path=report["artifact"]))
+        with vision.ImageClassifier.create_from_options(options) as classifier:
+            results = [classifier.classify(mp.Image.create_from_file(path)) for path, _ in rows]
+        names = [[c.category_name for c in r.classifications[0].categories] for r in results]
+        assert all(sorted(found) == sorted(run.labels) for found in names), names[0]
+        accuracy = sum(found[0] == run.labels[truth] for found, (_, truth) in zip(names, rows)) \
+            / len(rows)
+        assert abs(accuracy - report["accuracy"]) <= 0.01, (accuracy, report)
+        if report["quantize"] in ("none", "float16"):
+            assert abs(accuracy - report["keras_accuracy"]) <= 0.01, (accuracy, report)
+        assert report["standard_metadata"]["agreement_with_litert"] >= 0.99, report
+        return accuracy
+
+    return check

@@ -33,16 +33,6 @@ def http_dir(tmp_path):
 
 
 @pytest.fixture
-def closed_port():
-    """A 127.0.0.1 port nothing listens on: connecting fails at once, like being offline."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
 def zoo_caches(tmp_path, monkeypatch):
     """Empty, private ZOO_HOME / KERAS_HOME / TFHUB_CACHE_DIR for one test."""
     homes = {name: tmp_path / name.lower() for name in ("ZOO_HOME", "KERAS_HOME", "TFHUB_CACHE_DIR")}
@@ -108,34 +98,3 @@ def run_zoo(plugin_site):
         return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
 
     return run
-
-
-@pytest.fixture(scope="session")
-def mediapipe_check():
-    """``check(run, report)``: classify ``run``'s held-out images (val split, read from their
-    files) with the exported .tflite of ``report`` in the stock ``mediapipe`` package's
-    ImageClassifier, as an app would. Asserts that every result names exactly the run's labels
-    and that the accuracy is the file's in LiteRT, and for a float file the Keras model's
-    (within 1 point). Returns the accuracy."""
-    pytest.importorskip("mediapipe")
-    import mediapipe as mp
-    from mediapipe.tasks.python import vision
-    from mediapipe.tasks.python.core.base_options import BaseOptions
-
-    def check(run, report):
-        rows = run.read("splits.json")["val"]
-        options = vision.ImageClassifierOptions(
-            base_options=BaseOptions(model_asset_path=report["artifact"]))
-        with vision.ImageClassifier.create_from_options(options) as classifier:
-            results = [classifier.classify(mp.Image.create_from_file(path)) for path, _ in rows]
-        names = [[c.category_name for c in r.classifications[0].categories] for r in results]
-        assert all(sorted(found) == sorted(run.labels) for found in names), names[0]
-        accuracy = sum(found[0] == run.labels[truth] for found, (_, truth) in zip(names, rows)) \
-            / len(rows)
-        assert abs(accuracy - report["accuracy"]) <= 0.01, (accuracy, report)
-        if report["quantize"] in ("none", "float16"):
-            assert abs(accuracy - report["keras_accuracy"]) <= 0.01, (accuracy, report)
-        assert report["standard_metadata"]["agreement_with_litert"] >= 0.99, report
-        return accuracy
-
-    return check

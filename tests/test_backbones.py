@@ -85,7 +85,7 @@ def test_scratch_backbone_builds_and_runs(mobilenet):
 def test_scratch_backbone_uses_bn_momentum_0_9(mobilenet):
     import keras
 
-    from zoo.backbones_build import nested_layers
+    from zoo.nested import nested_layers
 
     norms = [l for l in nested_layers(mobilenet.get_layer("backbone"))
              if isinstance(l, keras.layers.BatchNormalization)]

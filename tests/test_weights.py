@@ -7,7 +7,7 @@ import pytest
 
 import zoo
 from zoo import weights as weights_lib
-from zoo.weights import WeightsFile
+from zoo.weights import ExternalWeights, WeightsFile
 
 
 def tiny_backbone(input_shape, weights):
@@ -141,3 +141,46 @@ def test_weights_file_validates():
     with pytest.raises(zoo.ZooError, match="hash_algorithm"):
         WeightsFile("https://x/y.h5", "ab", hash_algorithm="sha1")
     assert WeightsFile("https://x/dir/y.h5?raw=1").filename == "y.h5"
+    with pytest.raises(zoo.ZooError, match="fetch must be 'module:attr'"):
+        ExternalWeights("kaggle://owner/model/keras/variant/1", "not_a_target")
+
+
+#: What the ExternalWeights test's fetch function was asked for.
+FETCHED = []
+
+
+def fetch_elsewhere(name, url):
+    """An ExternalWeights fetch: another library would download ``url`` into its own cache."""
+    FETCHED.append((name, url))
+    return f"/cache/of/another/library/{name}"
+
+
+def test_external_weights_are_fetched_by_the_plugins_function():
+    """A name with ExternalWeights goes to the plugin's fetch (imported only then), whose local
+    path the builder gets; zoo info shows where the weights come from."""
+    external = ExternalWeights("kaggle://owner/model/keras/variant/2",
+                               f"{__name__}:fetch_elsewhere")
+    spec = zoo.Backbone("tiny_external", f"{__name__}:tiny_backbone", weights=("variant", "none"),
+                        weight_files={"variant": external})
+    assert weights_lib.resolve(spec, "variant") == "/cache/of/another/library/variant"
+    assert FETCHED == [("variant", "kaggle://owner/model/keras/variant/2")]
+    assert spec.to_dict()["weight_files"] == {"variant": "kaggle://owner/model/keras/variant/2"}
+
+
+def test_a_keras_preset_directory_is_a_path_and_a_run_directory_a_run(tmp_path, zoo_caches):
+    """Both hold a config.json: a serialized Keras object (a KerasHub preset) goes to the
+    builder as a path; a config naming a task is a run."""
+    import json
+
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    (preset / "config.json").write_text(json.dumps(
+        {"module": "keras_hub.src.models.resnet.resnet_backbone", "class_name": "ResNetBackbone",
+         "config": {}, "registered_name": "keras_hub>ResNetBackbone"}))
+    assert weights_lib.resolve(tiny_spec(), str(preset)) == str(preset.resolve())
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": "image_classification",
+                                                 "backbone": "other"}))
+    with pytest.raises(zoo.ZooError, match="trained backbone 'other', not 'tiny_test'"):
+        weights_lib.resolve(tiny_spec(), str(run))

@@ -154,7 +154,7 @@ def zoo_backbones():
         for name, constructor, family, size, preprocess, title, imagenet, aliases in _applications()
     ]
     specs.append(zoo.Backbone(
-        "tfhub", "zoo.tfhub:build",
+        "tfhub", "zoo.backbones_build:tfhub_backbone",
         summary="any TF Hub / SavedModel image feature extractor; "
                 "pass --weights tfhub:HANDLE-or-DIR",
         input_size=224, weights=("tfhub",), preprocess="scale_0_1", family="tfhub"))

@@ -7,7 +7,8 @@ import keras
 import zoo
 from zoo import weights as weights_lib
 from zoo.errors import ZooError
-from zoo.layers import Preprocess
+from zoo.layers import HubFeatures, Preprocess
+from zoo.nested import nested_layers
 from zoo.specs import Backbone
 
 #: BatchNormalization momentum for backbones trained from scratch (see _train_from_scratch).
@@ -66,13 +67,6 @@ def _input_shape(spec: Backbone, input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def nested_layers(layer):
-    """Every layer inside ``layer``, depth first, nested models' layers included."""
-    for inner in getattr(layer, "layers", ()):
-        yield inner
-        yield from nested_layers(inner)
-
-
 def _train_from_scratch(backbone: keras.Model) -> None:
     """Set every BatchNormalization momentum to 0.9 for random-init training.
 
@@ -84,3 +78,11 @@ def _train_from_scratch(backbone: keras.Model) -> None:
     for layer in nested_layers(backbone):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = SCRATCH_BN_MOMENTUM
+
+
+def tfhub_backbone(input_shape, weights) -> keras.Model:
+    """The ``tfhub`` backbone: the SavedModel in ``weights`` (a local directory) as a model."""
+    if weights is None:
+        raise ZooError("the tfhub backbone needs a model: --weights tfhub:HANDLE-or-DIR")
+    images = keras.Input(tuple(input_shape), name="images")
+    return keras.Model(images, HubFeatures(weights, name="hub_features")(images))

@@ -37,6 +37,7 @@ import numpy as np
 
 from zoo import io, tflite_metadata
 from zoo.errors import ZooError
+from zoo.nested import nested_layers
 from zoo.progress import progress
 from zoo.runs import Run
 from zoo.tasks.exports import ExportSpec
@@ -586,8 +587,6 @@ def _unsupported_message(text: str, model, graph) -> str:
         first = next((line.strip() for line in text.splitlines() if "error:" in line),
                      text.strip().splitlines()[0] if text.strip() else "unknown error")
         return f"TFLite conversion failed: {first}"
-    from zoo.backbones_build import nested_layers
-
     graph_def = graph.as_graph_def()
     nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
     names = {layer.name for layer in nested_layers(model)}

@@ -6,7 +6,8 @@ fetched with TF Hub's compressed-format protocol (no ``tensorflow_hub`` needed),
 into ``$TFHUB_CACHE_DIR`` (default ``$ZOO_HOME/tfhub``) under the directory name
 ``tensorflow_hub`` would use, so either tool finds the other's downloads.
 
-Resolving is light (no TensorFlow); :func:`build` imports it.
+Resolving is light (no TensorFlow): ``zoo.weights`` imports this module whenever plugins are
+listed. The ``tfhub`` backbone itself is built by ``zoo.backbones_build.tfhub_backbone``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from zoo.downloads import NetworkError, download, zoo_home
 from zoo.errors import ZooError
 from zoo.io import atomic_path
-from zoo.weights import NetworkError, download, zoo_home
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
@@ -111,15 +112,3 @@ def saved_model_dir(path: Path, what: str) -> Path:
         return inner[0]
     raise ZooError(f"{what} holds no SavedModel (no saved_model.pb); pass a SavedModel "
                    f"directory or a TF Hub model archive")
-
-
-def build(input_shape, weights):
-    """The ``tfhub`` backbone: the SavedModel in ``weights`` (a local directory) as a model."""
-    if weights is None:
-        raise ZooError("the tfhub backbone needs a model: --weights tfhub:HANDLE-or-DIR")
-    import keras
-
-    from zoo.layers import HubFeatures
-
-    images = keras.Input(tuple(input_shape), name="images")
-    return keras.Model(images, HubFeatures(weights, name="hub_features")(images))

@@ -3,7 +3,9 @@
 Published weights are downloaded once into the zoo cache (``$ZOO_HOME/weights``, default
 ``~/.cache/zoo/weights``) with a progress line and a hash check; a file Keras already downloaded
 into its own cache (``$KERAS_HOME/models`` or ``~/.keras/models``) is used as is. Offline with an
-empty cache, the user gets one sentence naming ``--weights none`` and ``--weights PATH``.
+empty cache, the user gets one sentence naming ``--weights none`` and ``--weights PATH``. Weights
+another library downloads with its own loader and cache (KerasHub presets, through kagglehub) are
+:class:`ExternalWeights`: the plugin's fetch function brings them and says what to do offline.
 ``--weights RUN`` (a run directory of ``zoo finetune`` on the same backbone) takes the backbone
 that run trained, its head dropped: extracted once into ``$ZOO_HOME/weights/runs``.
 
@@ -13,23 +15,23 @@ and specs are built whenever plugins are listed.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
-import socket
-import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import tfhub
+from zoo.downloads import NetworkError, download, file_digest, zoo_home
 from zoo.errors import ZooError
 from zoo.io import atomic_path
+from zoo.nested import nested_layers
+from zoo.saving import load_model
+from zoo.specs import import_target
+
+__all__ = ["WeightsFile", "ExternalWeights"]  # what a plugin's backbone spec may use
 
 HASH_ALGORITHMS = ("sha256", "md5")
-#: Seconds to wait for a server before calling the network unreachable.
-TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,19 @@ class WeightsFile:
             object.__setattr__(self, "filename", name)
 
 
-def zoo_home() -> Path:
-    return Path(os.environ.get("ZOO_HOME") or Path.home() / ".cache" / "zoo").expanduser()
+@dataclass(frozen=True)
+class ExternalWeights:
+    """Weights another library downloads and caches with its own loader (a KerasHub preset
+    through kagglehub): ``fetch`` is a lazy ``"module:attr"`` function ``fetch(name, url) -> str``
+    that returns the local path the backbone's builder takes, and raises ZooError in one line
+    when it cannot (offline, say). ``url`` is where they come from, as ``zoo info`` shows it."""
+
+    url: str
+    fetch: str
+
+    def __post_init__(self):
+        if not isinstance(self.fetch, str) or ":" not in self.fetch:
+            raise ZooError(f"ExternalWeights fetch must be 'module:attr', got {self.fetch!r}")
 
 
 def cache_dir() -> Path:
@@ -70,14 +83,6 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
 
 
-def file_digest(path: str | os.PathLike, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _matches(path: Path, wf: WeightsFile) -> bool:
     return wf.file_hash is None or file_digest(path, wf.hash_algorithm) == wf.file_hash.lower()
 
@@ -86,8 +91,9 @@ def resolve(spec, weights: str | None) -> str | None:
     """Turn a ``--weights`` value into what a backbone builder takes: None or a local path.
 
     ``spec`` is the :class:`zoo.Backbone`; ``weights`` is ``none``/None, one of ``spec.weights``,
-    a path to a weights file, a run directory of ``zoo finetune`` on the same backbone, or
-    ``tfhub:HANDLE-or-DIR`` (for backbones that declare ``tfhub``).
+    a path to a weights file or directory (a KerasHub preset directory goes to the builder as
+    it is), a run directory of ``zoo finetune`` on the same backbone, or ``tfhub:HANDLE-or-DIR``
+    (for backbones that declare ``tfhub``).
     """
     if weights is None or weights == "none":
         return None
@@ -97,8 +103,6 @@ def resolve(spec, weights: str | None) -> str | None:
         if "tfhub" not in spec.weights:
             raise ZooError(f"backbone {spec.name!r} cannot load TF Hub models; use the 'tfhub' "
                            f"backbone: --weights {weights} with backbone tfhub")
-        from zoo import tfhub
-
         return tfhub.resolve(weights[len("tfhub:"):])
     if weights in spec.weights:
         wf = spec.weights_file(weights)
@@ -106,9 +110,12 @@ def resolve(spec, weights: str | None) -> str | None:
             raise ZooError(f"backbone {spec.name!r} (from {spec.plugin or 'its plugin'}) lists "
                            f"weights {weights!r} but no weight file for it; the plugin must give "
                            f"it in weight_files, or pass --weights PATH")
+        if isinstance(wf, ExternalWeights):
+            return import_target(wf.fetch, what=f"the weights fetcher of backbone {spec.name!r}",
+                                 plugin=spec.plugin)(weights, wf.url)
         return fetch(wf, what=f"{weights} weights for {spec.name}")
     path = Path(weights).expanduser()
-    if (path / "config.json").is_file():
+    if (path / "config.json").is_file() and not is_keras_preset(path):
         return run_backbone_weights(spec, path)
     if path.exists():
         return str(path.resolve())
@@ -123,8 +130,6 @@ def run_backbone_weights(spec, run_dir: Path) -> str:
     """The backbone weights a ``zoo finetune`` or ``zoo pretrain`` run trained, as a
     ``.weights.h5`` file the backbone's builder loads (the run's head and preprocessing stay
     behind). Cached by the model file's digest, so a run trained further gives a new file."""
-    import json
-
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -148,9 +153,6 @@ def run_backbone_weights(spec, run_dir: Path) -> str:
     digest = file_digest(model_file, "sha256")[:16]
     target = cache_dir() / "runs" / f"{spec.name}-{digest}.weights.h5"
     if not target.is_file():
-        from zoo.backbones_build import nested_layers
-        from zoo.saving import load_model
-
         backbones = [layer for layer in nested_layers(load_model(model_file, compile=False))
                      if layer.name == "backbone"]
         if len(backbones) != 1:
@@ -159,6 +161,17 @@ def run_backbone_weights(spec, run_dir: Path) -> str:
         with atomic_path(target) as tmp:
             backbones[0].save_weights(tmp)
     return str(target)
+
+
+def is_keras_preset(path: Path) -> bool:
+    """Whether directory ``path`` is a KerasHub preset (``save_to_preset``) rather than a run:
+    its ``config.json`` is a serialized Keras object, where a run's names its task."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"class_name", "config"} <= config.keys() \
+        and "task" not in config
 
 
 def fetch(wf: WeightsFile, what: str) -> str:
@@ -175,67 +188,3 @@ def fetch(wf: WeightsFile, what: str) -> str:
                        f"from scratch, or --weights PATH to a local .h5 file (expected in "
                        f"{target})") from None
     return str(target)
-
-
-class NetworkError(Exception):
-    """The server could not be reached or refused the file; ``reason`` is a short phrase."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def download(url: str, target: str | os.PathLike, file_hash: str | None = None,
-             hash_algorithm: str = "sha256", label: str = "") -> Path:
-    """Download ``url`` to ``target`` atomically, with a progress line on stderr and hash check.
-
-    Raises :class:`NetworkError` when the server can't be reached, and ZooError (after deleting
-    the download) when the file does not match ``file_hash``.
-    """
-    target = Path(target)
-    with atomic_path(target) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, \
-                    open(tmp, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0)
-                _copy_with_progress(response, out, total, label or target.name)
-        except urllib.error.HTTPError as exc:
-            raise NetworkError(f"HTTP {exc.code} {exc.reason} from {url}") from None
-        except urllib.error.URLError as exc:
-            raise NetworkError(f"no network? {exc.reason}") from None
-        except (socket.timeout, TimeoutError, ConnectionError) as exc:
-            raise NetworkError(f"no network? {exc}") from None
-        if file_hash is not None:
-            got = file_digest(tmp, hash_algorithm)
-            if got != file_hash.lower():
-                # atomic_path removes the temporary file: nothing is left behind.
-                raise ZooError(f"downloaded {target.name} from {url} does not match its published "
-                               f"{hash_algorithm} hash (got {got}, expected {file_hash}); "
-                               f"it was deleted: try again, or pass --weights PATH")
-    return target
-
-
-def _copy_with_progress(source, out, total: int, label: str) -> None:
-    """Copy in blocks, reporting ``label: 12.3/94.7 MB (13%)`` on stderr as it goes.
-
-    On a terminal one line is redrawn twice a second; in a log a new line every 10 seconds.
-    """
-    interactive = sys.stderr.isatty()
-    start, end, every = ("\r", "", 0.5) if interactive else ("", "\n", 10.0)
-    done, shown = 0, time.monotonic()
-    for block in iter(lambda: source.read(1 << 16), b""):
-        out.write(block)
-        done += len(block)
-        if time.monotonic() - shown > every:
-            shown = time.monotonic()
-            sys.stderr.write(start + _progress_text(label, done, total) + end)
-            sys.stderr.flush()
-    sys.stderr.write(start + _progress_text(label, done, total) + "\n")
-
-
-def _progress_text(label: str, done: int, total: int) -> str:
-    mb = 1 << 20
-    if total:
-        return f"Downloading {label}: {done / mb:.1f}/{total / mb:.1f} MB ({100 * done // total}%)"
-    return f"Downloading {label}: {done / mb:.1f} MB"
-

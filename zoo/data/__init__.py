@@ -1,5 +1,6 @@
-"""Data sources: image folders into tf.data (:mod:`zoo.data.images`) and the offline digits set
-(:mod:`zoo.data.digits`). Importing this package imports numpy and Pillow, never TensorFlow.
+"""Data sources: image folders into tf.data (:mod:`zoo.data.images`) and the offline image sets:
+digits (:mod:`zoo.data.digits`) and letters rendered from installed typefaces
+(:mod:`zoo.data.letters`). Importing this package imports numpy and Pillow, never TensorFlow.
 
 Everything in ``__all__`` is the declared plugin API: a plugin's task reads image folders the
 way ``zoo finetune`` does, with the same decoding, checks and skipped-file report.
@@ -9,6 +10,7 @@ from zoo.data.digits import write_digits
 from zoo.data.images import (IMAGE_EXTENSIONS, ImageFolder, heldout_items, image_dataset,
                              list_images, load_image, load_images, scan_folder,
                              scan_unlabelled)
+from zoo.data.letters import write_letters
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "scan_folder", "scan_unlabelled", "heldout_items", "list_images",
-           "load_image", "load_images", "image_dataset", "write_digits"]
+           "load_image", "load_images", "image_dataset", "write_digits", "write_letters"]
