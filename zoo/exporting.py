@@ -35,16 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import io, tflite_metadata
+from zoo import engine, io, tflite_metadata
 from zoo.errors import ZooError
 from zoo.progress import progress
-from zoo.runs import Run
+from zoo.runs import EXPORT_REPORT, Run
+from zoo.tasks import task_for_run
 from zoo.tasks.exports import ExportSpec
 
 DEFAULT_CALIBRATION_SIZE = 300
 DEFAULT_VERIFY_SIZE = 1000
 METADATA_NAME = "zoo_metadata"
-REPORT_NAME = "export-report.json"
 LABELS_NAME = "labels.txt"
 #: Examples per Keras / SavedModel call while comparing.
 BATCH = 64
@@ -108,18 +108,18 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     if format is not None:
         check_options(format, quantize, out, calibration)  # a typo fails before anything loads
     run = run if isinstance(run, Run) else Run.open(run)
-    task = run.task()
+    task = task_for_run(run)
     if format is None:
         format = "tflite" if "tflite" in task.EXPORTS else next(iter(task.EXPORTS), "tflite")
         check_options(format, quantize, out, calibration)
     check_task(task, format, quantize)
-    specs = task.export_spec(run, format, verify_size)
+    specs = engine.export_spec(task, run, format, verify_size)
     options = dict(calibration=calibration, calibration_size=calibration_size,
                    num_threads=num_threads)
     if isinstance(specs, ExportSpec):
         return export_artifact(specs, format, quantize,
                                target_path(run, specs.name, format, quantize, out), **options)
-    folder = Path(out) if out else run.file("exports")
+    folder = Path(out) if out else run.exports_dir
     reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name, **options)
                for spec in specs}
     return {"format": format, "quantize": quantize, "artifact": str(folder),
@@ -166,8 +166,8 @@ def target_path(run: Run, name: str, format: str, quantize: str, out=None) -> Pa
     if out:
         return Path(out)
     if format == "tflite":
-        return run.file("exports") / f"{name}-{quantize}.tflite"
-    return run.file("exports") / ("saved_model" if name == "model" else f"{name}_saved_model")
+        return run.exports_dir / f"{name}-{quantize}.tflite"
+    return run.exports_dir / ("saved_model" if name == "model" else f"{name}_saved_model")
 
 
 def export_artifact(spec: ExportSpec, format: str, quantize: str, target, calibration=None,
@@ -212,7 +212,7 @@ def verify(artifact, run, quantize: str | None = None, verify_size: int = DEFAUL
     if not artifact.exists():
         raise ZooError(f"{artifact} does not exist; pass a .tflite file or SavedModel folder")
     format = "tflite" if artifact.is_file() else "saved_model"
-    specs = run.task().export_spec(run, format, verify_size)
+    specs = engine.export_spec(task_for_run(run), run, format, verify_size)
     if not isinstance(specs, ExportSpec):  # several artifacts: the one named like this file
         specs = next((s for s in specs if s.name == artifact.name), specs[0])
     if quantize is None:
@@ -504,7 +504,7 @@ def _replace(src: Path, dst: Path) -> None:
 def write_report(artifact, report: dict) -> None:
     """Merge this artifact's entry into export-report.json in the artifact's folder."""
     artifact = Path(artifact)
-    path = artifact.parent / REPORT_NAME
+    path = artifact.parent / EXPORT_REPORT
     try:
         reports = io.read_json(path) if path.is_file() else {}
     except ValueError:

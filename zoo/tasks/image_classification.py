@@ -23,9 +23,8 @@ import inspect
 import math
 from pathlib import Path
 
-from zoo import io
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, cli_name, sample_rows
+from zoo.tasks.base import Monitor, Option, Stage, Task, TaskData, cli_name, sample_rows
 
 
 def image_size(value) -> list[int]:
@@ -92,6 +91,10 @@ class ImageClassificationTask(Task):
     }
 
     EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
+    #: Validation accuracy picks the best epoch; on a few validation images it often ties, and
+    #: the lower validation loss then decides.
+    MONITOR = Monitor("val_accuracy", "max", tie_break=Monitor("val_loss", "min"))
+    HEADLINE = ("accuracy", "top*_accuracy")
     #: Options of the backbone + head recipe, meaningless for a whole model.
     BACKBONE_OPTIONS = frozenset({"head", "head_init", "dropout", "weights", "unfreeze",
                                   "fine_tune_lr", "fine_tune_epochs"})
@@ -100,7 +103,6 @@ class ImageClassificationTask(Task):
         """``backbone`` for ``zoo finetune``; else ``model_name`` is a registered whole model."""
         super().__init__(model_name or backbone, **options)
         self.backbone = backbone
-        self.given = {name.lstrip("-").replace("-", "_") for name in options}
 
     @classmethod
     def train_options(cls) -> dict[str, Option]:
@@ -182,12 +184,9 @@ class ImageClassificationTask(Task):
         """Short from-scratch runs default to no augmentation (the figures above); an explicit
         --augment or --no-augment always wins, and the choice is logged and kept in config.json."""
         opts = self.options
-        if self.given & {"augment", "no_augment"}:
-            return
-        stored = Path(opts["out"] or "") / "config.json"
-        if opts["resume"] and opts["out"] and stored.is_file():
-            # the checkpoint's graph: a resume with another --epochs must not flip the choice
-            opts["no_augment"] = bool(io.read_json(stored).get("options", {}).get("no_augment"))
+        # On --resume the engine restored the stored choice: the checkpoint's graph must not
+        # flip with another --epochs.
+        if self.given & {"augment", "no_augment"} or opts["resume"]:
             return
         if self.pretrained or opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS:
             return
@@ -296,8 +295,6 @@ class ImageClassificationTask(Task):
         return model, f"{self.model_name} (whole model, {self.model_spec.plugin})"
 
     def stages(self, model, data: TaskData) -> list:
-        from zoo.training import Stage
-
         opts = self.options
         if not self.pretrained:
             return [Stage("train", opts["epochs"], description="all layers from scratch")]
@@ -343,10 +340,10 @@ class ImageClassificationTask(Task):
 
         classes = run.labels
         if data is None or isinstance(data, TaskData):
-            splits = run.read("splits.json")
+            splits = run.splits
             split = "test" if splits.get("test") else "val"
             items, source, png = [tuple(i) for i in splits[split]], f"{split} split", \
-                run.file("confusion.png")
+                run.confusion_path
         else:
             folder = scan_folder(data, val_split=0.0, classes=classes)
             for line in folder.report():
@@ -391,7 +388,7 @@ class ImageClassificationTask(Task):
         from zoo.metrics import worst_mistakes
         from zoo.reports import Example
 
-        splits = run.read("splits.json")
+        splits = run.splits
         items = [tuple(i) for i in splits.get("test") or splits.get("val") or []]
         if not items:
             return []
@@ -435,7 +432,7 @@ class ImageClassificationTask(Task):
 
         from zoo.tasks.exports import Agreement, ExportSpec, Input, StandardMetadata
 
-        splits = run.read("splits.json")
+        splits = run.splits
         split = next((s for s in ("val", "test") if splits.get(s)), None)
         if split is None:
             raise ZooError(f"run {run.path} has no val or test images in splits.json to verify "
@@ -468,7 +465,7 @@ class ImageClassificationTask(Task):
             if not paths:
                 raise ZooError(f"--calibration {folder} holds no readable images")
         else:
-            paths = [path for path, _ in run.read("splits.json").get("train", [])]
+            paths = [path for path, _ in run.splits.get("train", [])]
             if not paths:
                 raise ZooError(f"run {run.path} lists no training images in splits.json; "
                                f"pass --calibration DIR with a few hundred typical images")

@@ -191,12 +191,14 @@ def _echo_report(run) -> None:
 
 
 def _echo_metrics(metrics: dict) -> None:
-    """The headline numbers and the per-class table of a metrics dict."""
-    headline = [f"{k} {v:.4f}" for k, v in metrics.items()
-                if isinstance(v, float) and "accuracy" in k or k == "loss"]
-    if headline:
-        click.echo(f"Held-out ({metrics.get('data', 'data')}, {metrics.get('count', '?')} "
-                   f"examples): " + ", ".join(headline))
+    """The figures the run's task is judged on, and a classifier's per-class table."""
+    figures = zoo.headline_figures(metrics)
+    if figures:
+        scored = ", ".join(str(part) for part in (metrics.get("data"), f"{metrics['count']} "
+                                                  f"examples" if "count" in metrics else None)
+                           if part)
+        click.echo(f"Held-out{f' ({scored})' if scored else ''}: " +
+                   ", ".join(f"{name} {_figure(value)}" for name, value in figures.items()))
     per_class = metrics.get("per_class") or {}
     if per_class:
         width = max(len(name) for name in per_class)
@@ -206,6 +208,10 @@ def _echo_metrics(metrics: dict) -> None:
                        f"{row['support']:7d}")
     if metrics.get("confusion_png"):
         click.echo(f"Confusion matrix: {metrics['confusion_png']}")
+
+
+def _figure(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 COMMANDS = [finetune_command, pretrain_command, train_command, evaluate_command, predict_command]
