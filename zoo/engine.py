@@ -53,12 +53,12 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
     created = not run.path.exists()
     try:
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
-        log(distribute.describe(task.strategy, opts["batch_size"]))
         data = returned(task, "load_data", task.load_data(), TaskData, "a zoo.tasks.TaskData")
         if data.recipe:
             log(f"Recipe for {data.recipe_basis or 'this data'}: " +
-                ", ".join(f"{k} {v}" for k, v in data.recipe.items()) +
+                ", ".join(f"{k.replace('_', '-')} {v}" for k, v in data.recipe.items()) +
                 " (an option you pass wins)")
+        log(distribute.describe(task.strategy, opts["batch_size"]))
         with training_lock(run.make()):  # `zoo runs` shows the run as training meanwhile
             summary = _train(task, run, data, log)
     except BaseException:

@@ -206,6 +206,23 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
             writer.flush()
 
 
+class EpochLines(keras.callbacks.Callback):
+    """One log line every ``every`` epochs (and at the last), for stages whose epochs are too
+    quick for a progress bar each."""
+
+    def __init__(self, log: Callable[[str], None], epochs: int, every: int = 10):
+        super().__init__()
+        self.log, self.epochs, self.every = log, epochs, every
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every and done != self.epochs and not self.model.stop_training:
+            return
+        figures = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()
+                            if _is_number(v))
+        self.log(f"  epoch {done}/{self.epochs}: {figures}")
+
+
 #: The Keras callback methods a plugin callback may implement, all guarded.
 _CALLBACK_METHODS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
                      "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
@@ -307,6 +324,10 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
         if index < first_stage:
             continue
         mid_stage = index == first_stage and first_epoch > 0
+        initial = first_epoch if index == first_stage else 0
+        header = f"Stage {index + 1}/{len(stages)}: {stage.name}"
+        log(header + (f" - {stage.description}" if stage.description else "") +
+            f" ({stage.epochs} epochs{f', from epoch {initial + 1}' if initial else ''})")
         with strategy_scope(strategy):
             if stage.prepare is not None:
                 stage.prepare(model)
@@ -323,17 +344,15 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
                                    f"{type(substitute).__name__}; expected zoo.tasks.Substitute")
                 trained, train, val = substitute.model, substitute.train, substitute.val
                 if substitute.description:
-                    log(f"Stage {stage.name} trains {substitute.description}")
+                    log(f"Training {substitute.description}")
                 if mid_stage and "base_weights" in state:
                     _load_weights(trained, ckpt_dir / state["weights"], with_optimizer=True)
-        initial = first_epoch if index == first_stage else 0
         if initial == 0:  # patience and the stage's best count within a stage
             state.update(wait=0, stage_best_logs=None, stage_best_epoch=None)
         # Epoch numbers in history.csv run on across stages, even after an early stop.
         offset = state.get("global_epoch", 0) - initial
-        header = f"Stage {index + 1}/{len(stages)}: {stage.name}"
-        log(header + (f" - {stage.description}" if stage.description else "") +
-            f" ({stage.epochs} epochs{f', from epoch {initial + 1}' if initial else ''})")
+        # A substitute's epochs take moments: a line every few epochs, not Keras' progress.
+        progress = [EpochLines(log, stage.epochs)] if trained is not model else []
         stage_patience = patience if stage.patience is None else stage.patience
         bookkeeping = RunCheckpoint(run, model, state, index, stages, monitors, stage_patience,
                                     offset, clock, log)
@@ -346,8 +365,9 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
             warnings.filterwarnings("ignore", message=".*shuffle=True.*")
             trained.fit(train, validation_data=val, epochs=stage.epochs, initial_epoch=initial,
                         callbacks=[*callbacks, *plugin_callbacks,
-                                   EpochTensorBoard(run.logs_dir, offset), bookkeeping],
-                        class_weight=data.class_weight, verbose=verbose)
+                                   EpochTensorBoard(run.logs_dir, offset), *progress,
+                                   bookkeeping],
+                        class_weight=data.class_weight, verbose=0 if progress else verbose)
 
     if (ckpt_dir / BEST).is_file():
         _load_weights(model, ckpt_dir / BEST, with_optimizer=False)
