@@ -50,7 +50,7 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
         _restore_options(task, run)
     task.check()
     _check_patience(task)
-    created = not run.path.exists()
+    created = _first_missing(run.path)  # what a run that never starts must not leave behind
     try:
         loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
         data = returned(task, "load_data", task.load_data(), TaskData, "a zoo.tasks.TaskData")
@@ -62,8 +62,8 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
         with training_lock(run.make()):  # `zoo runs` shows the run as training meanwhile
             summary = _train(task, run, data, log)
     except BaseException:
-        if created and not run.state_path.is_file():
-            _remove_unstarted(run, parent=opts["out"] is None)
+        if created is not None and not run.state_path.is_file():
+            shutil.rmtree(created, ignore_errors=True)
         raise
     distribute.finish_run(run, log)
     return run
@@ -134,12 +134,14 @@ def _check_patience(task: Task) -> None:
                        f"not used; leave it out")
 
 
-def _remove_unstarted(run: Run, parent: bool) -> None:
-    """A run that failed before its first checkpoint leaves nothing behind (and no empty
-    ``runs/`` when it was made for it)."""
-    shutil.rmtree(run.path, ignore_errors=True)
-    if parent and run.path.parent.is_dir() and not any(run.path.parent.iterdir()):
-        run.path.parent.rmdir()
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (None: it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
 
 
 def _config(task: Task, data: TaskData) -> dict:
@@ -198,6 +200,14 @@ def plugin_callbacks(run: Run, task: Task, log) -> list[loop.GuardedCallback]:
             f"returned {_kinds(result)}, not a list of keras.callbacks.Callback"
         log(f"Warning: plugin {info.name}'s zoo_callbacks {why}; training without its callbacks")
     return found
+
+
+def after_export(run: Run, report: dict, log) -> None:
+    """Every plugin's ``zoo_after_export(run, report)``, each behind its own guard."""
+    for info, _, exc in call_each(registry().loaded, "zoo_after_export", run=run, report=report):
+        if exc is not None:
+            log(f"Warning: plugin {info.name}'s zoo_after_export raised {type(exc).__name__}: "
+                f"{exc}; the export itself is written")
 
 
 # -- a trained run through its task ----------------------------------------------------------

@@ -89,7 +89,7 @@ def export_formats() -> list[dict]:
 
 def export(run, format: str | None = None, quantize: str = "none", out=None, calibration=None,
            calibration_size: int = DEFAULT_CALIBRATION_SIZE, verify_size: int = DEFAULT_VERIFY_SIZE,
-           num_threads: int = 1) -> dict:
+           num_threads: int = 1, log=print) -> dict:
     """Export ``run`` through its task and verify the artifact; returns the report (also merged
     into export-report.json beside the artifact).
 
@@ -101,7 +101,8 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     that writes several artifacts puts them in the folder ``out`` and returns
     ``{"artifacts": {name: report}, ...}``. Raises ZooError when the artifact needs non-builtin
     ops or does not match the Keras model (the artifact is then kept beside the target as
-    ``*.rejected*`` and the good one is left alone).
+    ``*.rejected*`` and the good one is left alone). Plugins' ``zoo_after_export`` hooks see
+    the report of a written artifact (a plugin that fails there costs a ``log`` line).
     """
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
@@ -117,13 +118,16 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     options = dict(calibration=calibration, calibration_size=calibration_size,
                    num_threads=num_threads)
     if isinstance(specs, ExportSpec):
-        return export_artifact(specs, format, quantize,
-                               target_path(run, specs.name, format, quantize, out), **options)
-    folder = Path(out) if out else run.exports_dir
-    reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name, **options)
-               for spec in specs}
-    return {"format": format, "quantize": quantize, "artifact": str(folder),
-            "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
+        report = export_artifact(specs, format, quantize,
+                                 target_path(run, specs.name, format, quantize, out), **options)
+    else:
+        folder = Path(out) if out else run.exports_dir
+        reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name,
+                                              **options) for spec in specs}
+        report = {"format": format, "quantize": quantize, "artifact": str(folder),
+                  "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
+    engine.after_export(run, report, log)
+    return report
 
 
 def check_options(format: str, quantize: str, out=None, calibration=None) -> None:

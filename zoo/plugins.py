@@ -227,14 +227,17 @@ def call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
                 yield info, None, exc
 
 
-def add_commands(loaded: LoadedPlugins, cli) -> list[str]:
-    """Let each plugin add click commands; returns one problem line per plugin that failed,
+def add_commands(loaded: LoadedPlugins, cli, data) -> list[str]:
+    """Let each plugin add click commands to ``cli`` (``zoo_commands``) and to the ``zoo data``
+    group ``data`` (``zoo_data_commands``); returns one problem line per plugin that failed,
     whose status becomes ``partial`` (its components still load, its commands do not)."""
     problems = []
-    for info, _, exc in call_each(loaded, "zoo_commands", cli=cli):
-        if exc is not None:
-            info.status = "partial"
-            info.error = f"zoo_commands raised {_describe(exc)}; its components load, its " \
-                         f"commands do not"
-            problems.append(f"plugin {info.name} could not add its commands: {_describe(exc)}")
+    for hook, kwargs in (("zoo_commands", {"cli": cli}), ("zoo_data_commands", {"data": data})):
+        for info, _, exc in call_each(loaded, hook, **kwargs):
+            if exc is not None:
+                info.status = "partial"
+                info.error = f"{hook} raised {_describe(exc)}; its components load, its " \
+                             f"commands do not"
+                problems.append(f"plugin {info.name} could not add its commands: "
+                                f"{_describe(exc)}")
     return problems

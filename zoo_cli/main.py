@@ -1,8 +1,8 @@
 """The ``zoo`` group: global options, plugin commands, and one-line errors.
 
 Built-in commands live in ``zoo_cli.commands``; each module there exposes ``COMMANDS``. Plugin
-commands are added through the ``zoo_commands(cli)`` hook the first time a command is looked up,
-after ``--no-plugin`` has been applied. Every user error (a ``ZooError`` or a usage mistake) is
+commands are added through the ``zoo_commands(cli)`` and ``zoo_data_commands(data)`` hooks the
+first time a command is looked up, after ``--no-plugin`` has been applied. Every user error (a ``ZooError`` or a usage mistake) is
 one ``Error:`` line on stderr.
 """
 
@@ -51,7 +51,8 @@ class ZooGroup(click.Group):
         from zoo_cli.output import echo_warnings, quiet_registry
 
         reg = quiet_registry()
-        echo_warnings(reg.problems + plugins.add_commands(reg.loaded, self))
+        echo_warnings(reg.problems + plugins.add_commands(reg.loaded, self,
+                                                          self.commands["data"]))
 
     def list_commands(self, ctx):
         self._add_plugin_commands()

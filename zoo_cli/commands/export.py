@@ -66,7 +66,8 @@ def export_command(run, format_, quantize, out, calibration, calibration_size, l
     if run is None:
         raise click.UsageError("Missing argument 'RUN'.")
     report = zoo.export(run, format=format_, quantize=quantize, out=out,
-                        calibration=calibration, calibration_size=calibration_size)
+                        calibration=calibration, calibration_size=calibration_size,
+                        log=lambda line: click.echo(line, err=True))
     if as_json:
         echo_json(report)
         return
