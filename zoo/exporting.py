@@ -40,7 +40,7 @@ from zoo.errors import ZooError
 from zoo.progress import progress
 from zoo.runs import EXPORT_REPORT, Run
 from zoo.tasks import task_for_run
-from zoo.tasks.exports import ExportSpec
+from zoo.tasks.exports import EXPORT_FORMATS, FORMATS, QUANTIZATIONS, ExportSpec
 
 DEFAULT_CALIBRATION_SIZE = 300
 DEFAULT_VERIFY_SIZE = 1000
@@ -48,43 +48,6 @@ METADATA_NAME = "zoo_metadata"
 LABELS_NAME = "labels.txt"
 #: Examples per Keras / SavedModel call while comparing.
 BATCH = 64
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    """One row of the format table: what ``--format NAME`` writes and which options apply."""
-
-    name: str
-    artifact: str
-    quantizations: tuple[str, ...]
-    options: tuple[str, ...]
-    help: str
-
-    def to_dict(self) -> dict:
-        return {"format": self.name, "artifact": self.artifact,
-                "quantize": list(self.quantizations), "options": list(self.options),
-                "help": self.help}
-
-
-#: Every format ``zoo export`` writes (``zoo export --formats`` prints this table); a task's
-#: ``EXPORTS`` picks from it.
-EXPORT_FORMATS = {
-    "tflite": ExportFormat(
-        "tflite", "RUN/exports/<name>-<quantize>.tflite", ("none", "float16", "dynamic", "int8"),
-        ("quantize", "calibration", "calibration_size", "out"),
-        "LiteRT flatbuffer for phones, builtin ops only; int8 is full-integer with uint8 input "
-        "and output, calibrated with --calibration / --calibration-size"),
-    "saved_model": ExportFormat(
-        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",), ("out",),
-        "TensorFlow SavedModel for servers (TF Serving): a serving_default signature"),
-}
-FORMATS = tuple(EXPORT_FORMATS)
-QUANTIZATIONS = EXPORT_FORMATS["tflite"].quantizations
-
-
-def export_formats() -> list[dict]:
-    """The format table as JSON-ready rows (what ``zoo export --formats`` prints)."""
-    return [fmt.to_dict() for fmt in EXPORT_FORMATS.values()]
 
 
 def export(run, format: str | None = None, quantize: str = "none", out=None, calibration=None,
@@ -138,9 +101,15 @@ def check_options(format: str, quantize: str, out=None, calibration=None) -> Non
     if quantize not in QUANTIZATIONS:
         raise ZooError(f"unknown quantization {quantize!r}; choose one of "
                        f"{', '.join(QUANTIZATIONS)}")
-    if quantize not in EXPORT_FORMATS[format].quantizations:
-        raise ZooError("quantization applies to TFLite only; use --format tflite "
-                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+    table = EXPORT_FORMATS[format]
+    used = {"quantize": quantize != "none", "calibration": calibration is not None}
+    for option in (name for name, given in used.items() if given and name not in table.options):
+        takers = [name for name, other in EXPORT_FORMATS.items() if option in other.options]
+        raise ZooError(f"--{option} applies to {' and '.join(takers)} only; use --format "
+                       f"{takers[0]}, or drop --{option} for {format}")
+    if quantize not in table.quantizations:
+        raise ZooError(f"--format {format} takes --quantize {', '.join(table.quantizations)}, "
+                       f"not {quantize}")
     if format == "tflite" and out is not None and Path(out).suffix != ".tflite":
         raise ZooError(f"--out {out} must end in .tflite")
     if calibration is not None and quantize != "int8":

@@ -15,7 +15,8 @@ import tempfile
 
 import click
 
-from zoo.errors import ZooError
+import zoo
+from zoo_cli.output import echo_warnings, quiet_registry
 
 #: Modules under zoo_cli.commands, each with a COMMANDS list; order is the --help order.
 COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data", "runs")
@@ -47,12 +48,8 @@ class ZooGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
-        from zoo import plugins
-        from zoo_cli.output import echo_warnings, quiet_registry
-
         reg = quiet_registry()
-        echo_warnings(reg.problems + plugins.add_commands(reg.loaded, self,
-                                                          self.commands["data"]))
+        echo_warnings(reg.problems + reg.add_commands(self, self.commands["data"]))
 
     def list_commands(self, ctx):
         self._add_plugin_commands()
@@ -77,7 +74,7 @@ class ZooGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ZooError as exc:
+        except zoo.ZooError as exc:
             _error_line(str(exc), 1)
         except click.UsageError as exc:
             _usage_error(exc)

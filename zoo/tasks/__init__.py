@@ -29,7 +29,7 @@ __all__ = [
     "positive_int", "non_negative_int", "fraction", "cli_name", "sample_rows",
     "ExportSpec", "Input", "Agreement", "Closeness", "ExactMatch", "StandardMetadata",
     "RegexTokenizer",
-    "BUILTIN_TASKS", "task_class",
+    "BUILTIN_TASKS", "task_class", "task_options",
 ]
 
 #: Built-in task names -> lazy targets of their Task classes.
@@ -45,6 +45,12 @@ def task_class(name: str) -> type:
     if ":" not in target:
         raise ZooError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN_TASKS)}")
     return import_target(target, what=f"task {name!r}")
+
+
+def task_options(name: str) -> dict:
+    """The option table of task ``name`` (``image_classification`` for ``zoo finetune``,
+    ``image_pretraining`` for ``zoo pretrain``): name -> :class:`Option`."""
+    return task_class(name).all_options()
 
 
 def task_for_run(run, log: Callable[[str], None] = print) -> Any:
