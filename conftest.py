@@ -15,7 +15,7 @@ def killed_in_checkpoint():
     """``killed_in_checkpoint(train, epoch=1)``: run ``train()`` (a zoo.train / zoo.finetune
     call) and kill it inside epoch ``epoch``'s checkpoint (0-based): everything that epoch logged
     is written, its checkpoint never lands, as when a process is killed there."""
-    from zoo.training import RunCheckpoint
+    from zoo.loop import RunCheckpoint
 
     def run(train, epoch: int = 1):
         commit = RunCheckpoint.on_epoch_end

@@ -145,7 +145,7 @@ def measure(task, folder, memory, names: list[str], epochs: int, report) -> dict
     other processes falls on all of them alike. Throughput doesn't depend on the weights, so
     one model serves all pipelines: the same model and batch by construction.
     """
-    import zoo.training as loop
+    import zoo.loop as loop
 
     opts = task.options
     loop.setup(seed=opts["seed"], mixed_precision="off")

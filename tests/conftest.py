@@ -43,8 +43,9 @@ def zoo_caches(tmp_path, monkeypatch):
 
 # --- Test plugin distributions (tests/fixtures/zoo-*), really installed once per session. ---
 
-FIXTURE_PLUGINS = ("zoo-acme", "zoo-badcmd", "zoo-badlog", "zoo-broken", "zoo-clash",
-                   "zoo-epochlog", "zoo-faulty", "zoo-future", "zoo-misspelt", "zoo-oldlog")
+FIXTURE_PLUGINS = ("zoo-acme", "zoo-badcmd", "zoo-badlog", "zoo-barecb", "zoo-broken",
+                   "zoo-clash", "zoo-epochlog", "zoo-faulty", "zoo-future", "zoo-misspelt",
+                   "zoo-oldlog", "zoo-raisingcb", "zoo-tinytask")
 
 
 def _pip_install_target(target, *sources):

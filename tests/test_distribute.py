@@ -97,7 +97,8 @@ def test_mirrored_bfloat16_over_two_logical_cpus_trains_and_exports(digits, tmp_
         built = []
         build_model = task.build_model
         task.build_model = lambda data: built.append(build_model(data)) or built[-1]
-        task.train()
+        from zoo import engine
+        engine.train(task)
         print(json.dumps({"output": built[0].output.dtype,
                           "compute": backbone(built[0]).layers[-1].compute_dtype,
                           "replicas": task.strategy.num_replicas_in_sync}))

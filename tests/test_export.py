@@ -223,9 +223,9 @@ def test_a_file_mediapipe_refuses_fails_verification(run, tmp_path):
 
     from zoo import tflite_metadata
     from zoo.exporting import tflite_bytes, verify
-    from zoo.tasks import RegexTokenizer, StandardMetadata
+    from zoo.tasks import RegexTokenizer, StandardMetadata, task_for_run
 
-    spec = run.task().export_spec(run, "tflite", 50)
+    spec = task_for_run(run).export_spec(run, "tflite", 50)
     bare = tflite_bytes(dataclasses.replace(spec, standard_metadata=None), "none")
     text = StandardMetadata("text_classifier", "wrong", "", "1", "tests",
                             tokenizer=RegexTokenizer(r"\s+", {"<PAD>": 0, "<UNKNOWN>": 1}))

@@ -60,7 +60,7 @@ def test_pretrain_resumes_after_sigkill_and_learns(resumed):
     out, killed_after, output = resumed
     assert f"Resuming {out} after epoch {killed_after}" in output
     run = Run.open(out)
-    history = run.history()
+    history = run.history.rows()
     assert [int(row["epoch"]) for row in history] == list(range(1, EPOCHS + 1))  # no gap/repeat
     # The label-free signal learns: the held-out loss falls and views find their pair far
     # above chance (1 in 2 x 24 - 1 for the 24 held-out images).

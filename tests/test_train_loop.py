@@ -1,4 +1,4 @@
-"""The shared training loop (zoo.training) through a tiny task: stages, history, early stopping,
+"""The engine and its epoch loop (zoo.engine, zoo.loop) through a tiny task: stages, history, early stopping,
 seeds, and --resume after a SIGKILL."""
 
 import csv
@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from zoo import engine
 from zoo.errors import ZooError
 from zoo.runs import Run
 
@@ -110,8 +111,8 @@ def test_options_are_checked_with_did_you_mean(blob_module):
 
 
 def test_two_stages_write_one_history_and_a_complete_run(blob_module, tmp_path):
-    run = blob_module.BlobTask(epochs=3, stages=2, lr=0.05, out=str(tmp_path / "r"),
-                               patience=0).train(log=lambda line: None)
+    run = engine.train(blob_module.BlobTask(epochs=3, stages=2, lr=0.05, out=str(tmp_path / "r"),
+                                            patience=0), log=lambda line: None)
     rows = _history(run.path)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["stage"] for r in rows] == ["first"] * 3 + ["second"] * 3
@@ -125,14 +126,15 @@ def test_two_stages_write_one_history_and_a_complete_run(blob_module, tmp_path):
     assert metrics["accuracy"] > 0.8  # the blobs are easy: it must learn
     assert metrics["training"]["epochs"] == 6
     with pytest.raises(ZooError, match="already holds a run"):
-        blob_module.BlobTask(epochs=1, out=str(tmp_path / "r")).train(log=lambda line: None)
+        engine.train(blob_module.BlobTask(epochs=1, out=str(tmp_path / "r")),
+                     log=lambda line: None)
 
 
 def test_early_stopping_restores_the_best_weights(blob_module, tmp_path):
     # A huge learning rate makes validation get worse after the first epochs.
     lines = []
-    run = blob_module.BlobTask(epochs=30, lr=3.0, patience=2,
-                               out=str(tmp_path / "r")).train(log=lines.append)
+    run = engine.train(blob_module.BlobTask(epochs=30, lr=3.0, patience=2,
+                                            out=str(tmp_path / "r")), log=lines.append)
     state = run.read("checkpoints/state.json")
     assert state["global_epoch"] < 30 and state["stopped_early"]
     assert any(line.startswith("Best val_accuracy") for line in lines)
@@ -146,8 +148,8 @@ def test_early_stopping_restores_the_best_weights(blob_module, tmp_path):
 
 def test_same_seed_same_weights_on_cpu(blob_module, tmp_path):
     def weights(seed, name):
-        run = blob_module.BlobTask(epochs=2, seed=seed, out=str(tmp_path / name)).train(
-            log=lambda line: None)
+        run = engine.train(blob_module.BlobTask(epochs=2, seed=seed, out=str(tmp_path / name)),
+                           log=lambda line: None)
         return _weights(run.path)
 
     first, again, other = weights(7, "a"), weights(7, "b"), weights(8, "c")
@@ -162,8 +164,9 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(blob_module, tmp_pat
         import sys
         sys.path.insert(0, {str(os.path.dirname(blob_module.__file__))!r})
         from blob_task import BlobTask
-        BlobTask(epochs=4, stages=2, slow=0.05, out={str(out)!r},
-                 resume=len(sys.argv) > 1, patience=0).train()
+        from zoo import engine
+        engine.train(BlobTask(epochs=4, stages=2, slow=0.05, out={str(out)!r},
+                              resume=len(sys.argv) > 1, patience=0))
     ''')
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -192,8 +195,9 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(blob_module, tmp_pat
 
 def test_zoo_train_is_the_api_function_beside_the_loop_module():
     import zoo
-    import zoo.training as loop
+    import zoo.loop as loop
+    import zoo.training as training
 
-    assert hasattr(loop, "fit") and hasattr(loop, "Stage")
+    assert hasattr(loop, "fit") and hasattr(training, "Stage")
     with pytest.raises(ZooError, match="did you mean 'lstm_classifier'|unknown model"):
         zoo.train("lstm_clasifier")

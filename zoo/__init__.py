@@ -6,17 +6,18 @@ export and model-building functions import it when first called.
 
 from zoo.errors import ZooError
 from zoo.hookspecs import CONTRACT_VERSION, hookimpl
-from zoo.registry import ZooPluginWarning, registry, reload_plugins
+from zoo.registry import KINDS, ZooPluginWarning, normalize_kind, plural, registry, reload_plugins
 from zoo.specs import Backbone, Component, Head, Model
 
 __all__ = [
     "CONTRACT_VERSION", "Backbone", "Component", "Head", "Model", "ZooError",
     "ZooPluginWarning", "hookimpl", "registry", "reload_plugins", "list", "get", "spec",
+    "KINDS", "normalize_kind", "plural", "task_options", "human_size", "new_plugin",
     # heavy, imported on first use:
     "create_backbone", "load_model", "export", "export_formats",
     "finetune", "pretrain", "train", "train_options", "evaluate", "predict", "open_run",
     "RunResult",
-    "report", "list_runs",
+    "report", "list_runs", "headline_figures",
 ]
 
 
@@ -40,7 +41,7 @@ _LAZY = {
     "create_backbone": "zoo.backbones_build",
     "load_model": "zoo.saving",
     "export": "zoo.exporting",
-    "export_formats": "zoo.exporting",
+    "export_formats": "zoo.tasks.exports",  # light: the format table
     "finetune": "zoo.api",
     "pretrain": "zoo.api",
     "train": "zoo.api",
@@ -49,8 +50,12 @@ _LAZY = {
     "predict": "zoo.api",
     "open_run": "zoo.api",
     "RunResult": "zoo.api",
-    "report": "zoo.reports",  # report.html of a run
+    "report": "zoo.api",  # report.html of a run
     "list_runs": "zoo.runs",  # light: what `zoo runs` prints
+    "headline_figures": "zoo.runs",  # light: the figures a run is judged on
+    "task_options": "zoo.tasks",  # light: a task's option table
+    "human_size": "zoo.io",
+    "new_plugin": "zoo.scaffold",
 }
 
 

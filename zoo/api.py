@@ -17,8 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from zoo import engine, reports
 from zoo.errors import ZooError
+from zoo.registry import registry
 from zoo.runs import Run
+from zoo.tasks import task_class, task_for_run
+from zoo.tasks.image_classification import ImageClassificationTask
+from zoo.tasks.image_pretraining import ImagePretrainingTask
 
 
 class RunResult:
@@ -38,25 +43,29 @@ class RunResult:
 
     @property
     def metrics(self) -> dict:
-        return self.run.read("metrics.json")
+        return self.run.metrics
 
     @property
     def labels(self) -> list[str]:
         return self.run.labels
 
     def task(self):
-        task = self.run.task()
-        task.log = self.log
-        return task
+        """The task that trained the run, rebuilt from its config.json."""
+        return task_for_run(self.run, self.log)
 
     def evaluate(self, data: str | Path | None = None) -> dict:
-        """Metrics on ``data`` (a folder), or on the run's held-out split when None."""
-        return self.task().evaluate(self.run, data)
+        """Metrics on ``data`` (a folder, a file: what the task reads), or on the run's
+        held-out split when None; ``headline`` names the figures the task is judged on."""
+        return engine.evaluate(self.task(), self.run, data)
 
     def predict(self, paths, **options) -> list[dict]:
         """One result per input: what the run's task reads (image files or folders, texts, a
         CSV file, ...); ``top_k=K`` for the K best classes of a classifier."""
-        return self.task().predict(self.run, paths, **options)
+        return engine.predict(self.task(), self.run, paths, **options)
+
+    def report(self) -> Path:
+        """Write RUN/report.html again (after ``zoo export``, to include the export report)."""
+        return reports.write(self.run, engine.report_sections(self.task(), self.run))
 
     def load_model(self):
         return self.run.load_model()
@@ -71,8 +80,6 @@ class RunResult:
 def finetune(backbone: str, data: str | Path, log: Callable[[str], None] = print,
              **options) -> RunResult:
     """Fine-tune ``backbone`` on the class-per-folder images in ``data``; see ``zoo finetune``."""
-    from zoo.tasks.image_classification import ImageClassificationTask
-
     return _train_backbone(ImageClassificationTask, backbone, data, log, options)
 
 
@@ -80,35 +87,27 @@ def pretrain(backbone: str, data: str | Path, log: Callable[[str], None] = print
              **options) -> RunResult:
     """Self-supervised pretraining (SimCLR) of ``backbone`` on the images in ``data``, labels not
     needed; ``finetune(backbone, ..., weights=run.path)`` starts from it. See ``zoo pretrain``."""
-    from zoo.tasks.image_pretraining import ImagePretrainingTask
-
     return _train_backbone(ImagePretrainingTask, backbone, data, log, options)
 
 
 def _train_backbone(task_class, backbone, data, log, options) -> RunResult:
     task = task_class(backbone=backbone, data=None if data is None else str(data), **options)
-    return RunResult(task.train(log=log), log=log)
+    return RunResult(engine.train(task, log=log), log=log)
 
 
 def train(model_name: str, data: str | Path | None = None, log: Callable[[str], None] = print,
           **options) -> RunResult:
     """Train model ``model_name`` (a registered model) with the task its spec names."""
-    import zoo
-    from zoo.tasks import task_class
-
-    spec = zoo.spec("model", model_name)
+    spec = registry().spec("model", model_name)
     if data is not None:
         options["data"] = str(data)
     task = task_class(spec.task)(spec.name, **options)
-    return RunResult(task.train(log=log), log=log)
+    return RunResult(engine.train(task, log=log), log=log)
 
 
 def train_options(model_name: str) -> dict:
     """The options ``zoo.train(model_name, ...)`` accepts: name -> :class:`zoo.tasks.Option`."""
-    import zoo
-    from zoo.tasks import task_class
-
-    return task_class(zoo.spec("model", model_name).task).train_options()
+    return task_class(registry().spec("model", model_name).task).train_options()
 
 
 def open_run(path: str | Path, log: Callable[[str], None] = print) -> RunResult:
@@ -129,6 +128,12 @@ def predict(run: str | Path | RunResult, inputs, log: Callable[[str], None] = pr
     if not inputs:
         raise ZooError("give at least one input to predict (image files or folders, texts, ...)")
     return _as_result(run, log).predict(inputs, **options)
+
+
+def report(run: str | Path | RunResult, log: Callable[[str], None] = print) -> Path:
+    """Write ``RUN/report.html``, one self-contained page (see :mod:`zoo.reports`); returns its
+    path."""
+    return _as_result(run, log).report()
 
 
 def _as_result(run, log) -> RunResult:

@@ -15,7 +15,7 @@ worker 0) writes the run directory, the others write their copy to a worker dire
 removed when the process exits after training (it is kept after a crash, so ``--resume`` works).
 
 ``MultiWorkerMirroredStrategy`` must exist before TensorFlow runs any operation, so
-:func:`resolve_strategy` is called first thing in :meth:`zoo.tasks.base.Task.train`. Reading
+:func:`resolve_strategy` is called first thing in :func:`zoo.engine.train`. Reading
 ``TF_CONFIG`` needs no TensorFlow; the strategies import it.
 """
 
@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.runs import EXPORTS, MODEL, Run
 
 STRATEGIES = ("auto", "none", "mirrored", "multi_worker")
 JIT_COMPILE = ("auto", "on", "off")
@@ -179,19 +180,17 @@ def jit_compile(option: str):
 def create_run(strategy, out: str | Path | None, name: str, resume: bool):
     """The :class:`zoo.runs.Run` this process trains into: the run directory on the chief (and
     without a cluster); on another worker, its private :func:`worker_dir`."""
-    from zoo.runs import Run
-
     if not is_multi_worker(strategy) or is_chief():
         return Run.create(out, name, resume=resume)
     path = worker_dir(out, name)
     chief = Path(out) if out else None
     if not resume:
         shutil.rmtree(path, ignore_errors=True)  # a copy left by a crashed run that isn't resumed
-    elif chief is not None and (chief / "checkpoints" / "state.json").is_file():
+    elif chief is not None and Run(chief).state_path.is_file():
         # Killed workers do not stop at the same instant: take the chief's last checkpoint (when
         # this worker can read it) so that every worker restarts at the same epoch.
         shutil.rmtree(path, ignore_errors=True)
-        shutil.copytree(chief, path, ignore=shutil.ignore_patterns("exports", "model.keras"))
+        shutil.copytree(chief, path, ignore=shutil.ignore_patterns(EXPORTS, MODEL))
     return Run.create(path, name, resume=resume)
 
 

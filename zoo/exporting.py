@@ -35,62 +35,25 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import io, tflite_metadata
+from zoo import engine, io, tflite_metadata
 from zoo.errors import ZooError
 from zoo.nested import nested_layers
 from zoo.progress import progress
-from zoo.runs import Run
-from zoo.tasks.exports import ExportSpec
+from zoo.runs import EXPORT_REPORT, Run
+from zoo.tasks import task_for_run
+from zoo.tasks.exports import EXPORT_FORMATS, FORMATS, QUANTIZATIONS, ExportSpec
 
 DEFAULT_CALIBRATION_SIZE = 300
 DEFAULT_VERIFY_SIZE = 1000
 METADATA_NAME = "zoo_metadata"
-REPORT_NAME = "export-report.json"
 LABELS_NAME = "labels.txt"
 #: Examples per Keras / SavedModel call while comparing.
 BATCH = 64
 
 
-@dataclass(frozen=True)
-class ExportFormat:
-    """One row of the format table: what ``--format NAME`` writes and which options apply."""
-
-    name: str
-    artifact: str
-    quantizations: tuple[str, ...]
-    options: tuple[str, ...]
-    help: str
-
-    def to_dict(self) -> dict:
-        return {"format": self.name, "artifact": self.artifact,
-                "quantize": list(self.quantizations), "options": list(self.options),
-                "help": self.help}
-
-
-#: Every format ``zoo export`` writes (``zoo export --formats`` prints this table); a task's
-#: ``EXPORTS`` picks from it.
-EXPORT_FORMATS = {
-    "tflite": ExportFormat(
-        "tflite", "RUN/exports/<name>-<quantize>.tflite", ("none", "float16", "dynamic", "int8"),
-        ("quantize", "calibration", "calibration_size", "out"),
-        "LiteRT flatbuffer for phones, builtin ops only; int8 is full-integer with uint8 input "
-        "and output, calibrated with --calibration / --calibration-size"),
-    "saved_model": ExportFormat(
-        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",), ("out",),
-        "TensorFlow SavedModel for servers (TF Serving): a serving_default signature"),
-}
-FORMATS = tuple(EXPORT_FORMATS)
-QUANTIZATIONS = EXPORT_FORMATS["tflite"].quantizations
-
-
-def export_formats() -> list[dict]:
-    """The format table as JSON-ready rows (what ``zoo export --formats`` prints)."""
-    return [fmt.to_dict() for fmt in EXPORT_FORMATS.values()]
-
-
 def export(run, format: str | None = None, quantize: str = "none", out=None, calibration=None,
            calibration_size: int = DEFAULT_CALIBRATION_SIZE, verify_size: int = DEFAULT_VERIFY_SIZE,
-           num_threads: int = 1) -> dict:
+           num_threads: int = 1, log=print) -> dict:
     """Export ``run`` through its task and verify the artifact; returns the report (also merged
     into export-report.json beside the artifact).
 
@@ -102,29 +65,33 @@ def export(run, format: str | None = None, quantize: str = "none", out=None, cal
     that writes several artifacts puts them in the folder ``out`` and returns
     ``{"artifacts": {name: report}, ...}``. Raises ZooError when the artifact needs non-builtin
     ops or does not match the Keras model (the artifact is then kept beside the target as
-    ``*.rejected*`` and the good one is left alone).
+    ``*.rejected*`` and the good one is left alone). Plugins' ``zoo_after_export`` hooks see
+    the report of a written artifact (a plugin that fails there costs a ``log`` line).
     """
     if calibration_size < 1:
         raise ZooError("--calibration-size must be at least 1")
     if format is not None:
         check_options(format, quantize, out, calibration)  # a typo fails before anything loads
     run = run if isinstance(run, Run) else Run.open(run)
-    task = run.task()
+    task = task_for_run(run)
     if format is None:
         format = "tflite" if "tflite" in task.EXPORTS else next(iter(task.EXPORTS), "tflite")
         check_options(format, quantize, out, calibration)
     check_task(task, format, quantize)
-    specs = task.export_spec(run, format, verify_size)
+    specs = engine.export_spec(task, run, format, verify_size)
     options = dict(calibration=calibration, calibration_size=calibration_size,
                    num_threads=num_threads)
     if isinstance(specs, ExportSpec):
-        return export_artifact(specs, format, quantize,
-                               target_path(run, specs.name, format, quantize, out), **options)
-    folder = Path(out) if out else run.file("exports")
-    reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name, **options)
-               for spec in specs}
-    return {"format": format, "quantize": quantize, "artifact": str(folder),
-            "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
+        report = export_artifact(specs, format, quantize,
+                                 target_path(run, specs.name, format, quantize, out), **options)
+    else:
+        folder = Path(out) if out else run.exports_dir
+        reports = {spec.name: export_artifact(spec, format, quantize, folder / spec.name,
+                                              **options) for spec in specs}
+        report = {"format": format, "quantize": quantize, "artifact": str(folder),
+                  "artifacts": reports, "passed": all(r["passed"] for r in reports.values())}
+    engine.after_export(run, report, log)
+    return report
 
 
 def check_options(format: str, quantize: str, out=None, calibration=None) -> None:
@@ -135,9 +102,15 @@ def check_options(format: str, quantize: str, out=None, calibration=None) -> Non
     if quantize not in QUANTIZATIONS:
         raise ZooError(f"unknown quantization {quantize!r}; choose one of "
                        f"{', '.join(QUANTIZATIONS)}")
-    if quantize not in EXPORT_FORMATS[format].quantizations:
-        raise ZooError("quantization applies to TFLite only; use --format tflite "
-                       f"--quantize {quantize}, or drop --quantize for a SavedModel")
+    table = EXPORT_FORMATS[format]
+    used = {"quantize": quantize != "none", "calibration": calibration is not None}
+    for option in (name for name, given in used.items() if given and name not in table.options):
+        takers = [name for name, other in EXPORT_FORMATS.items() if option in other.options]
+        raise ZooError(f"--{option} applies to {' and '.join(takers)} only; use --format "
+                       f"{takers[0]}, or drop --{option} for {format}")
+    if quantize not in table.quantizations:
+        raise ZooError(f"--format {format} takes --quantize {', '.join(table.quantizations)}, "
+                       f"not {quantize}")
     if format == "tflite" and out is not None and Path(out).suffix != ".tflite":
         raise ZooError(f"--out {out} must end in .tflite")
     if calibration is not None and quantize != "int8":
@@ -167,8 +140,8 @@ def target_path(run: Run, name: str, format: str, quantize: str, out=None) -> Pa
     if out:
         return Path(out)
     if format == "tflite":
-        return run.file("exports") / f"{name}-{quantize}.tflite"
-    return run.file("exports") / ("saved_model" if name == "model" else f"{name}_saved_model")
+        return run.exports_dir / f"{name}-{quantize}.tflite"
+    return run.exports_dir / ("saved_model" if name == "model" else f"{name}_saved_model")
 
 
 def export_artifact(spec: ExportSpec, format: str, quantize: str, target, calibration=None,
@@ -213,7 +186,7 @@ def verify(artifact, run, quantize: str | None = None, verify_size: int = DEFAUL
     if not artifact.exists():
         raise ZooError(f"{artifact} does not exist; pass a .tflite file or SavedModel folder")
     format = "tflite" if artifact.is_file() else "saved_model"
-    specs = run.task().export_spec(run, format, verify_size)
+    specs = engine.export_spec(task_for_run(run), run, format, verify_size)
     if not isinstance(specs, ExportSpec):  # several artifacts: the one named like this file
         specs = next((s for s in specs if s.name == artifact.name), specs[0])
     if quantize is None:
@@ -505,7 +478,7 @@ def _replace(src: Path, dst: Path) -> None:
 def write_report(artifact, report: dict) -> None:
     """Merge this artifact's entry into export-report.json in the artifact's folder."""
     artifact = Path(artifact)
-    path = artifact.parent / REPORT_NAME
+    path = artifact.parent / EXPORT_REPORT
     try:
         reports = io.read_json(path) if path.is_file() else {}
     except ValueError:

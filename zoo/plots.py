@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import io
-from zoo.runs import read_history
+from zoo.runs import History
 
 __all__ = ["plot_curves", "plot_confusion"]
 
@@ -19,12 +19,13 @@ def _pyplot():
     return plt
 
 
-def plot_curves(history_csv: str | Path, out: str | Path) -> Path | None:
-    """Loss and every metric per epoch, train against validation; stage changes are marked.
+def plot_curves(history: list[dict] | str | Path, out: str | Path) -> Path | None:
+    """Loss and every metric per epoch, train against validation, from a run's history
+    (``run.history.rows()``, or the path of a history.csv); stage changes are marked.
 
     Returns None (and writes nothing) when there is no history yet.
     """
-    rows = read_history(Path(history_csv))
+    rows = History(history).rows() if isinstance(history, (str, Path)) else history
     if not rows:
         return None
     # each metric once: "loss" plots loss and val_loss; a held-out-only one plots alone

@@ -214,7 +214,7 @@ def _collect_specs(manager: pluggy.PluginManager, key: str, dist: str) -> list[C
     return found
 
 
-def _call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
+def call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
     """Call every loaded plugin's implementation of ``hook_name``, each behind its own guard;
     yields (PluginInfo, result, exception or None)."""
     for key, info in loaded.infos.items():
@@ -227,35 +227,17 @@ def _call_each(loaded: LoadedPlugins, hook_name: str, **kwargs):
                 yield info, None, exc
 
 
-def add_commands(loaded: LoadedPlugins, cli) -> list[str]:
-    """Let each plugin add click commands; returns one problem line per plugin that failed,
+def add_commands(loaded: LoadedPlugins, cli, data) -> list[str]:
+    """Let each plugin add click commands to ``cli`` (``zoo_commands``) and to the ``zoo data``
+    group ``data`` (``zoo_data_commands``); returns one problem line per plugin that failed,
     whose status becomes ``partial`` (its components still load, its commands do not)."""
     problems = []
-    for info, _, exc in _call_each(loaded, "zoo_commands", cli=cli):
-        if exc is not None:
-            info.status = "partial"
-            info.error = f"zoo_commands raised {_describe(exc)}; its components load, its " \
-                         f"commands do not"
-            problems.append(f"plugin {info.name} could not add its commands: {_describe(exc)}")
+    for hook, kwargs in (("zoo_commands", {"cli": cli}), ("zoo_data_commands", {"data": data})):
+        for info, _, exc in call_each(loaded, hook, **kwargs):
+            if exc is not None:
+                info.status = "partial"
+                info.error = f"{hook} raised {_describe(exc)}; its components load, its " \
+                             f"commands do not"
+                problems.append(f"plugin {info.name} could not add its commands: "
+                                f"{_describe(exc)}")
     return problems
-
-
-def training_callbacks(run, task, log) -> list:
-    """Every plugin's Keras callbacks for a training run (the ``zoo_callbacks`` hook). A plugin
-    whose hook fails, or returns something else, is left out with one warning line."""
-    import keras
-
-    from zoo.registry import registry
-
-    found = []
-    for info, result, exc in _call_each(registry().loaded, "zoo_callbacks", run=run, task=task):
-        returned = list(result or []) if exc is None else []
-        wrong = [type(c).__name__ for c in returned if not isinstance(c, keras.callbacks.Callback)]
-        if exc is not None or wrong:
-            why = _describe(exc) if exc is not None else \
-                f"it returned {', '.join(wrong)}, not keras.callbacks.Callback objects"
-            log(f"Warning: plugin {info.name}'s zoo_callbacks failed ({why}); training without "
-                f"its callbacks")
-            continue
-        found += returned
-    return found

@@ -56,6 +56,11 @@ class Registry:
                     claims.append(spec)
         self.problems = self._plugin_problems() + self._clash_problems()
 
+    def add_commands(self, cli, data) -> list[str]:
+        """Let every loaded plugin add its click commands to ``cli`` and to the ``zoo data``
+        group ``data``; returns one problem line per plugin whose hook failed."""
+        return plugin_loader.add_commands(self.loaded, cli, data)
+
     def _plugin_problems(self) -> list[str]:
         return [f"plugin {info.name} skipped: {info.error} (see 'zoo plugins list')"
                 for info in self.plugins.values() if info.status == "failed"]

@@ -4,7 +4,8 @@ The file needs nothing else: CSS is inline, every image is a ``data:`` URI, ther
 script and no network reference, so it can be mailed, attached to an issue or opened offline.
 
 The core writes what every run has (settings, training summary, curves, held-out metrics, the
-export report); the run's task adds its own parts through :meth:`zoo.tasks.Task.report_sections`,
+export report); the run's task adds its own parts through :meth:`zoo.tasks.Task.report_sections`
+(:func:`zoo.report` asks the run's task for them and calls :func:`write`),
 returning :class:`Section` s built from the blocks below (:class:`Table`, :class:`Figure`,
 :class:`Text`, :class:`Examples`). A plugin's task composes those blocks and never writes HTML.
 
@@ -22,13 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo import io
+from zoo import io, plots
 from zoo.errors import ZooError
+from zoo.runs import EXPORT_REPORT, Run, export_rows
 
-__all__ = ["Section", "Table", "Figure", "Text", "Examples", "Example", "report",
-           "REPORT_NAME"]
-
-REPORT_NAME = "report.html"
+__all__ = ["Section", "Table", "Figure", "Text", "Examples", "Example"]
 
 
 @dataclass
@@ -86,36 +85,31 @@ class Section:
 
 # -- what every run gets ------------------------------------------------------------------------
 
-def report(run, log=print) -> Path:
-    """Write ``RUN/report.html`` (atomically) and return its path.
+def check_reportable(run: Run) -> None:
+    """Raise ZooError unless ``run`` is a finished run whose JSON files read."""
+    for path in (run.config_path, run.metrics_path):
+        if not path.is_file():
+            raise ZooError(f"run {run.path} has no {path.name} yet: it is still training or "
+                           f"was interrupted; finish it with --resume, then run 'zoo report'")
+        try:
+            io.read_json(path)
+        except ValueError as exc:
+            raise ZooError(f"{path} is not valid JSON ({exc}); the run cannot be reported") \
+                from None
 
-    ``run`` is a run directory or :class:`zoo.runs.Run`. A directory that is not a finished run
-    raises ZooError.
-    """
-    from zoo.runs import Run
 
-    run = run if isinstance(run, Run) else Run.open(getattr(run, "path", run))
-    try:
-        config = run.config
-    except ValueError as exc:
-        raise ZooError(f"{run.path / 'config.json'} is not valid JSON ({exc}); "
-                       f"the run cannot be reported") from None
-    if not run.file("metrics.json").is_file():
-        raise ZooError(f"run {run.path} has no metrics.json yet: it is still training or was "
-                       f"interrupted; finish it with --resume, then run 'zoo report'")
-    try:
-        run.read("metrics.json")
-    except ValueError as exc:
-        raise ZooError(f"{run.path / 'metrics.json'} is not valid JSON ({exc}); "
-                       f"the run cannot be reported") from None
-    task = run.task()
-    task.log = log
+def write(run: Run, task_sections: list[Section]) -> Path:
+    """Write ``RUN/report.html`` (atomically): the training summary, ``task_sections`` (the
+    run's task's :meth:`~zoo.tasks.Task.report_sections`), the export report and the settings.
+    Returns its path."""
+    check_reportable(run)
+    config = run.config
     settings, summary = _common_sections(run, config)
-    sections = [summary, *task.report_sections(run), _export_section(run), settings]
+    sections = [summary, *task_sections, _export_section(run), settings]
     title = f"{run.path.name}: {config.get('model') or config.get('task')}"
     page = render(title, [s for s in sections if s is not None and s.blocks],
                   subtitle=_subtitle(run, config))
-    return io.write_text(run.file(REPORT_NAME), page)
+    return io.write_text(run.report_path, page)
 
 
 def _subtitle(run, config: dict) -> str:
@@ -136,30 +130,25 @@ def _common_sections(run, config: dict) -> list[Section]:
     options = config.get("options") or {}
     settings = Section("Settings", [Table(["option", "value"],
                                           [[k, _cell(v)] for k, v in options.items()])])
-    metrics = run.read("metrics.json")
-    training = metrics.get("training") or {}
+    training = run.metrics.get("training") or {}
     summary = Section("Training", [])
     if training:
         rows = [[k, _cell(v)] for k, v in training.items()]
         summary.blocks.append(Table(["figure", "value"], rows))
-    curves = run.file("curves.png")
-    if not curves.is_file() and run.file("history.csv").is_file():
-        from zoo import plots
-
-        plots.plot_curves(run.file("history.csv"), curves)
-    if curves.is_file():
-        summary.blocks.append(Figure(curves, "loss and metrics per epoch, train and validation"))
-    if (run.path / "logs").is_dir():
-        summary.blocks.append(Text(f"TensorBoard: tensorboard --logdir {run.path / 'logs'}"))
+    if not run.curves_path.is_file():
+        plots.plot_curves(run.history.rows(), run.curves_path)
+    if run.curves_path.is_file():
+        summary.blocks.append(Figure(run.curves_path,
+                                     "loss and metrics per epoch, train and validation"))
+    if run.logs_dir.is_dir():
+        summary.blocks.append(Text(f"TensorBoard: tensorboard --logdir {run.logs_dir}"))
     return [settings, summary]
 
 
 def _export_section(run) -> Section:
     """One row per artifact (zoo runs' rows, plus each entry's agreement and latency)."""
-    from zoo.runs import export_rows
-
-    folder = run.path / "exports"
-    path = folder / "export-report.json"
+    folder = run.exports_dir
+    path = folder / EXPORT_REPORT
     section = Section("Exports")
     if not path.is_file():
         return section

@@ -5,21 +5,27 @@ Layout (files a task does not produce are absent)::
     config.json      every option that shaped the run, the task, data summary, versions
     labels.json      class names, in output order
     splits.json      the files (or rows) each split used: train / val / test
+    preprocessor.json  fitted preprocessing state (a vocabulary, ...), with its asset files
     model.keras      the final (best) model
     history.csv      one row per epoch, all stages
-    metrics.json     held-out metrics
+    metrics.json     held-out metrics; ``headline`` names the figures the task is judged on,
+                     ``training`` summarises the training (monitor, best epoch, time)
     curves.png, confusion.png
     checkpoints/     per-epoch state for --resume
     logs/            TensorBoard event files (train/, validation/)
     report.html      `zoo report`: the whole run in one self-contained page
     exports/         what `zoo export` wrote
     training.lock    present while a process trains into the run (its pid and host)
+
+:class:`Run` is the one place that knows these names; the engine, tasks, reports and ``zoo runs``
+go through it. Importing this module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io as _io
 import json
 import os
 import re
@@ -30,15 +36,79 @@ from typing import Any
 
 from zoo import io
 from zoo.errors import ZooError
+from zoo.plugins import normalize
+from zoo.registry import registry
+from zoo.saving import load_model
 
+# The files of a run directory; only this module spells their names.
 CONFIG = "config.json"
+LABELS = "labels.json"
+SPLITS = "splits.json"
+PREPROCESSOR = "preprocessor.json"
+MODEL = "model.keras"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+CURVES = "curves.png"
+CONFUSION = "confusion.png"
+REPORT = "report.html"
 LOCK = "training.lock"
+CHECKPOINTS = "checkpoints"
+STATE = "state.json"  # in CHECKPOINTS: where --resume starts
+LOGS = "logs"
+EXPORTS = "exports"
+EXPORT_REPORT = "export-report.json"  # in EXPORTS
 
-__all__ = ["Run", "list_runs"]
+__all__ = ["Run", "History", "list_runs", "headline_figures"]
+
+
+class History:
+    """A run's ``history.csv``: one row per epoch across stages and resumes (values as text when
+    read back). Every change rewrites the file atomically; columns grow as stages add metrics."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict]:
+        """The rows, oldest first; [] before the first epoch."""
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def append(self, row: dict) -> None:
+        self._write(self.rows() + [{key: _plain(value) for key, value in row.items()}])
+
+    def truncate(self, last_epoch: int) -> None:
+        """Drop the rows of epochs after ``last_epoch`` (a resumed run trains them again)."""
+        self._write([row for row in self.rows() if int(row["epoch"]) <= last_epoch])
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _write(self, rows: list[dict]) -> None:
+        if not rows:
+            self.clear()
+            return
+        buffer = _io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+        io.write_text(self.path, buffer.getvalue())
+
+
+def _plain(value):
+    """A log value as history.csv stores it: ints and text as they are, numbers rounded."""
+    if isinstance(value, (int, str)):
+        return value
+    try:
+        return round(float(value), 6)
+    except (TypeError, ValueError):
+        return value
 
 
 class Run:
-    """A run directory on disk. Open an existing one with :meth:`open`, start one with :meth:`create`."""
+    """A run directory on disk, and the one owner of its files' names and formats. Open an
+    existing one with :meth:`open`, start one with :meth:`create`."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -51,7 +121,7 @@ class Run:
         if not path.is_dir():
             problem = "it is a file" if path.exists() else "it does not exist"
             raise ZooError(f"{path} is not a run directory ({problem}); "
-                           f"runs are made by 'zoo finetune' or 'zoo train'")
+                           f"runs are made by 'zoo finetune', 'zoo pretrain' or 'zoo train'")
         if not (path / CONFIG).is_file():
             raise ZooError(f"{path} is not a run directory: it has no {CONFIG}")
         return cls(path)
@@ -59,7 +129,8 @@ class Run:
     @classmethod
     def create(cls, out: str | Path | None, name: str, root: str | Path = "runs",
                resume: bool = False) -> "Run":
-        """The directory to train into: ``out`` if given, else ``runs/<name>-<n>``.
+        """The directory to train into: ``out`` if given, else ``runs/<name>-<n>``. Nothing is
+        written yet (:meth:`make` creates the directory when training starts).
 
         Without ``resume`` an existing run with a model in it is never overwritten.
         """
@@ -69,27 +140,76 @@ class Run:
             out = next_run_dir(Path(root), name)
         run = cls(out)
         if resume:
-            if not (run.path / CONFIG).is_file():
+            if not run.config_path.is_file():
                 raise ZooError(f"cannot resume {run.path}: it holds no run (no {CONFIG})")
-        elif (run.path / "model.keras").exists() or (run.path / "checkpoints").exists():
+        elif run.model_path.exists() or run.checkpoint_dir.exists():
             raise ZooError(f"{run.path} already holds a run; pass --resume to continue it, "
                            f"or choose another --out")
-        run.path.mkdir(parents=True, exist_ok=True)
         return run
+
+    def make(self) -> "Run":
+        """Create the directory (and its parents)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
 
     # -- files ------------------------------------------------------------------------------
     def file(self, name: str) -> Path:
+        """A file of the run by name: for the files a task adds itself (``samples/``, ...)."""
         return self.path / name
 
     @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        return self.path / MODEL
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def curves_path(self) -> Path:
+        return self.path / CURVES
+
+    @property
+    def confusion_path(self) -> Path:
+        """The confusion matrix of the run's own held-out split."""
+        return self.path / CONFUSION
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS
+
+    @property
+    def state_path(self) -> Path:
+        """``checkpoints/state.json``: the resume point, written last at each epoch's end."""
+        return self.path / CHECKPOINTS / STATE
+
+    @property
+    def logs_dir(self) -> Path:
+        """TensorBoard event files: ``logs/train`` and ``logs/validation``."""
+        return self.path / LOGS
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / EXPORTS
+
+    @property
+    def history(self) -> History:
+        return History(self.path / HISTORY)
 
     def read(self, name: str, default: Any = None) -> Any:
+        """The JSON file ``name`` of the run; ``default`` when absent (None: a ZooError)."""
         path = self.path / name
         if not path.is_file():
             if default is not None:
@@ -99,6 +219,7 @@ class Run:
         return io.read_json(path)
 
     def write(self, name: str, value: Any) -> Path:
+        """Write JSON file ``name`` atomically."""
         return io.write_json(self.path / name, value)
 
     @property
@@ -107,41 +228,48 @@ class Run:
 
     @property
     def labels(self) -> list[str]:
-        return self.read("labels.json")
+        return self.read(LABELS)
 
-    def history(self) -> list[dict]:
-        """history.csv's rows (values as text), oldest first; [] before the first epoch."""
-        return read_history(self.file("history.csv"))
+    @property
+    def splits(self) -> dict:
+        """``{"train": [...], "val": [...], "test": [...]}``: what each split used."""
+        return self.read(SPLITS)
+
+    @property
+    def metrics(self) -> dict:
+        return self.read(METRICS)
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def write_setup(self, config: dict, labels=None, splits=None, preprocessor=None) -> None:
+        """What a new run records before its first epoch: labels.json, splits.json and the
+        preprocessor first, config.json last (the file that makes the directory a run)."""
+        if labels is not None:
+            self.write(LABELS, list(labels))
+        if splits is not None:
+            self.write(SPLITS, splits)
+        if preprocessor is not None:
+            preprocessor.save(self)
+        self.write(CONFIG, config)
 
     def load_model(self, compile: bool = True):  # noqa: A002 - mirrors keras.saving.load_model
         """The trained Keras model, with the plugin modules it needs imported."""
-        from zoo.saving import load_model
-
         if not self.model_path.is_file():
-            raise ZooError(f"run {self.path} has no model.keras yet; finish or --resume the run")
-        with self._naming_missing_plugins():
+            raise ZooError(f"run {self.path} has no {MODEL} yet; finish or --resume the run")
+        with self.naming_missing_plugins():
             return load_model(self.model_path, compile=compile)
-
-    def task(self):
-        """The Task object that trained this run (evaluate, predict and export go through it)."""
-        from zoo.tasks import task_for_run
-
-        with self._naming_missing_plugins():
-            return task_for_run(self)
 
     def missing_plugins(self) -> dict[str, str]:
         """Plugin distributions the run was trained with (config.json) that are not loaded now:
         name -> version."""
-        import zoo
-        from zoo.plugins import normalize
-
         recorded = (self.config.get("versions") or {}).get("plugins") or {}
-        loaded = {normalize(info.name) for info in zoo.registry().plugins.values() if info.loaded}
+        loaded = {normalize(info.name) for info in registry().plugins.values() if info.loaded}
         return {name: version for name, version in recorded.items()
                 if normalize(name) not in loaded}
 
     @contextlib.contextmanager
-    def _naming_missing_plugins(self):
+    def naming_missing_plugins(self):
         """A ZooError raised inside also names the plugins the run needs that are missing."""
         try:
             yield
@@ -160,14 +288,6 @@ class Run:
 
     def __fspath__(self) -> str:
         return str(self.path)
-
-
-def read_history(path: Path) -> list[dict]:
-    """The rows of a history.csv file (values as text); [] when there is none."""
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def next_run_dir(root: Path, name: str) -> Path:
@@ -207,7 +327,7 @@ def list_runs(root: str | Path = "runs") -> list[dict]:
 
 
 def _looks_like_run(path: Path) -> bool:
-    return any((path / name).exists() for name in (CONFIG, "checkpoints", LOCK, "model.keras"))
+    return any((path / name).exists() for name in (CONFIG, CHECKPOINTS, LOCK, MODEL))
 
 
 def summarize_run(path: str | Path) -> dict:
@@ -235,34 +355,45 @@ def summarize_run(path: str | Path) -> dict:
                created=config.get("created"))
     if config.get("created"):
         row["_sort"] = _timestamp(config["created"], row["_sort"])
-    metrics = _read(path / "metrics.json")
-    state = _read(path / "checkpoints" / "state.json")
+    metrics = _read(path / METRICS)
+    state = _read(path / CHECKPOINTS / STATE)
     if isinstance(metrics, dict):
         training = metrics.get("training") if isinstance(metrics.get("training"), dict) else {}
         row.update(monitor=training.get("monitor"), best=training.get("best"),
                    best_epoch=training.get("best_epoch"), epochs=training.get("epochs"),
                    seconds=training.get("seconds"))
-        row["heldout"] = {k: v for k, v in metrics.items()
-                          if isinstance(v, (int, float)) and not isinstance(v, bool)
-                          and k not in ("count", "windows")}
+        row["heldout"] = headline_figures(metrics)
         if _locked(path):
             row["status"] = "training"  # a --resume writing into a finished run
     else:
         row["status"] = "training" if _locked(path) else "interrupted"
         if isinstance(metrics, Exception):
-            row["status"], row["problem"] = "broken", _unreadable("metrics.json", metrics)
+            row["status"], row["problem"] = "broken", _unreadable(METRICS, metrics)
         if isinstance(state, dict):
             row.update(monitor=state.get("monitor"), best=state.get("best"),
                        best_epoch=state.get("best_epoch"), epochs=state.get("global_epoch"),
                        seconds=state.get("seconds"))
-    row["exports"] = export_rows(path / "exports")
+    row["exports"] = export_rows(path / EXPORTS)
     return row
+
+
+def headline_figures(metrics: dict) -> dict:
+    """The figures a run is judged on, from its metrics.json: the keys its task declared
+    (``metrics["headline"]``, written by the engine), else every top-level number but counts.
+    What ``zoo evaluate``, the end of ``zoo train``, ``zoo runs`` and report.html show."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    declared = metrics.get("headline")
+    keys = declared if isinstance(declared, list) else [
+        key for key in metrics if key not in ("count", "windows", "headline")]
+    return {key: metrics[key] for key in keys if number(metrics.get(key))}
 
 
 def export_rows(folder: Path) -> list[dict]:
     """One dict per artifact in ``folder``'s export-report.json (``artifact``, ``format``,
     ``quantize``, ``size_bytes``, ``verified``, ``exists``); [] without a readable report."""
-    report = _read(folder / "export-report.json")
+    report = _read(folder / EXPORT_REPORT)
     if not isinstance(report, dict):
         return []
     rows = []
@@ -338,7 +469,7 @@ def _process_started(pid: int) -> str | None:
 def training_lock(run: "Run"):
     """``training.lock`` in the run while the body runs (what ``zoo runs`` shows as training).
     A run another live process is training is refused in one line; a stale lock is replaced."""
-    lock = run.path / LOCK
+    lock = run.lock_path
     if _locked(run.path):
         holder = _read(lock)
         who = f"pid {holder.get('pid')} on {holder.get('host')}" if isinstance(holder, dict) \

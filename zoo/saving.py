@@ -1,4 +1,5 @@
-"""``zoo.load_model``: reload a ``.keras`` file whose custom objects come from plugins.
+"""Saving and loading ``.keras`` models: :func:`save_model` writes a trained model atomically
+in float32; ``zoo.load_model`` reloads a file whose custom objects come from plugins.
 
 Keras finds a registered class only if the module that registers it has been imported. The saved
 ``config.json`` names that module for every custom object, so this reads it first and imports the
@@ -17,6 +18,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from zoo import io
 from zoo.errors import ZooError
 from zoo.plugins import normalize
 
@@ -131,3 +133,42 @@ def _distributions_of_packages() -> dict[str, list[str]]:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Save a ``.keras`` model atomically, in float32 (see :func:`float32_copy`)."""
+    with io.atomic_path(path, suffix=".keras") as tmp:
+        float32_copy(model).save(tmp)
+    return Path(path)
+
+
+def float32_copy(model):
+    """``model`` rebuilt with float32 layers and the same weights, if it was built under a
+    mixed-precision policy (else ``model`` itself).
+
+    Mixed precision is how a model trains fast; what is saved for evaluation and export is the
+    float32 model (TFLite has no bfloat16 kernels, and CPUs run float16 slowly). The weights of
+    a mixed-precision model are float32 already, so nothing is lost.
+    """
+    import keras
+
+    def mixed(layer):
+        return layer.dtype_policy.name.startswith("mixed_")
+
+    if not any(mixed(layer) for layer in model._flatten_layers(include_self=True)):
+        return model
+
+    def to_float32(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy":
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {key: "float32" if key == "dtype" and value in ("float16", "bfloat16")
+                    else to_float32(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [to_float32(item) for item in node]
+        return node
+
+    config = to_float32(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -6,12 +6,13 @@ import warnings
 
 from click.shell_completion import CompletionItem
 
+import zoo
+
 
 def kind_names(ctx, param, incomplete):
     """Complete a KIND argument: ``backbones``, ``heads``, ..."""
-    from zoo.registry import KINDS, plural
-
-    return [CompletionItem(plural(k)) for k in KINDS if plural(k).startswith(incomplete)]
+    return [CompletionItem(zoo.plural(k)) for k in zoo.KINDS
+            if zoo.plural(k).startswith(incomplete)]
 
 
 def component_names(kind: str | None):
@@ -21,14 +22,11 @@ def component_names(kind: str | None):
     """
 
     def complete(ctx, param, incomplete):
-        import zoo
-        from zoo.errors import ZooError
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 specs = zoo.registry().list(kind or ctx.params.get("kind"))
-            except ZooError:  # a mistyped KIND earlier on the line: offer nothing
+            except zoo.ZooError:  # a mistyped KIND earlier on the line: offer nothing
                 return []
         names = sorted({n for s in specs for n in (s.name, *s.aliases)})
         return [CompletionItem(n) for n in names if n.startswith(incomplete)]

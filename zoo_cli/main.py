@@ -1,8 +1,8 @@
 """The ``zoo`` group: global options, plugin commands, and one-line errors.
 
 Built-in commands live in ``zoo_cli.commands``; each module there exposes ``COMMANDS``. Plugin
-commands are added through the ``zoo_commands(cli)`` hook the first time a command is looked up,
-after ``--no-plugin`` has been applied. Every user error (a ``ZooError`` or a usage mistake) is
+commands are added through the ``zoo_commands(cli)`` and ``zoo_data_commands(data)`` hooks the
+first time a command is looked up, after ``--no-plugin`` has been applied. Every user error (a ``ZooError`` or a usage mistake) is
 one ``Error:`` line on stderr.
 """
 
@@ -15,7 +15,8 @@ import tempfile
 
 import click
 
-from zoo.errors import ZooError
+import zoo
+from zoo_cli.output import echo_warnings, quiet_registry
 
 #: Modules under zoo_cli.commands, each with a COMMANDS list; order is the --help order.
 COMMAND_MODULES = ("catalog", "plugins", "training", "export", "data", "runs")
@@ -47,11 +48,8 @@ class ZooGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
-        from zoo import plugins
-        from zoo_cli.output import echo_warnings, quiet_registry
-
         reg = quiet_registry()
-        echo_warnings(reg.problems + plugins.add_commands(reg.loaded, self))
+        echo_warnings(reg.problems + reg.add_commands(self, self.commands["data"]))
 
     def list_commands(self, ctx):
         self._add_plugin_commands()
@@ -76,7 +74,7 @@ class ZooGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ZooError as exc:
+        except zoo.ZooError as exc:
             _error_line(str(exc), 1)
         except click.UsageError as exc:
             _usage_error(exc)

@@ -7,6 +7,8 @@ import warnings
 
 import click
 
+import zoo
+
 
 def echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
@@ -27,8 +29,6 @@ def echo_table(rows: list[list[str]], headers: list[str] | None = None, indent: 
 def quiet_registry(reload: bool = False):
     """The plugin registry (loaded again after an install with ``reload``), its problems held
     back as Python warnings: the CLI prints each one as its own ``zoo: warning:`` line."""
-    import zoo
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", zoo.ZooPluginWarning)
         return zoo.reload_plugins() if reload else zoo.registry()

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.recipes import val_count
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_FOLDERS = {"train": ("train", "training"), "val": ("val", "valid", "validation"),
@@ -245,12 +246,14 @@ def load_images(paths: list[str], size: tuple[int, int]) -> np.ndarray:
 
 
 def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_size: int,
-                  shuffle: bool = False, seed: int = 0, drop_remainder: bool = False):
+                  shuffle: bool = False, seed: int = 0, drop_remainder: bool = False,
+                  repeat: int = 1):
     """A ``tf.data.Dataset`` of ``(float32 images 0-255, int labels)`` batches.
 
     Decoding runs in parallel (AUTOTUNE); decoded images are cached in memory when they fit in
-    :data:`CACHE_BYTES`, then shuffled (seeded, reshuffled each epoch), batched (full batches
-    only with ``drop_remainder``) and prefetched.
+    :data:`CACHE_BYTES`, then shuffled (seeded, reshuffled each epoch), passed over ``repeat``
+    times (an epoch of a small set: each pass in a new order), batched (full batches only with
+    ``drop_remainder``) and prefetched.
     """
     import tensorflow as tf
 
@@ -273,6 +276,8 @@ def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_siz
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
+    if repeat > 1:
+        ds = ds.repeat(repeat)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -326,13 +331,14 @@ def _why_unreadable(path: str) -> str | None:
 
 
 def _stratified_split(items, fraction: float, seed: int):
-    """Per class, a seeded ``fraction`` (at least one image, never all) goes to val."""
+    """Per class, a seeded ``fraction`` goes to val (:func:`zoo.recipes.val_count`: at least
+    two images of a class that has four, one of a smaller one, never all)."""
     rng = random.Random(seed)
     train, val = [], []
     for label in sorted({c for _, c in items}):
         members = [item for item in items if item[1] == label]
         rng.shuffle(members)
-        n_val = min(len(members) - 1, max(1, round(len(members) * fraction)))
+        n_val = val_count(len(members), fraction)
         val += members[:n_val]
         train += members[n_val:]
     return train, val

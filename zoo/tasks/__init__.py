@@ -3,8 +3,9 @@
 A :class:`zoo.Model` spec names its task: a built-in name from :data:`BUILTIN_TASKS` or a
 ``"module:attr"`` Task subclass that a plugin ships. ``zoo finetune`` always runs
 ``image_classification``, ``zoo pretrain`` ``image_pretraining``; ``zoo train NAME`` runs the
-task of model NAME. Every task trains through the one loop in :mod:`zoo.training`, writes the same run directory (:mod:`zoo.runs`)
-and exports through the one pipeline in :mod:`zoo.exporting`.
+task of model NAME. Every task trains through the one engine (:mod:`zoo.engine`), writes the
+same run directory (:mod:`zoo.runs`) and exports through the one pipeline in
+:mod:`zoo.exporting`.
 
 Everything in ``__all__`` is the declared plugin API; importing this package never imports
 TensorFlow.
@@ -12,21 +13,23 @@ TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from zoo.errors import ZooError
 from zoo.specs import import_target
-from zoo.tasks.base import (COMMON_OPTIONS, Option, Preprocessor, Stage, Task, TaskData,
-                            cli_name, fraction, non_negative_int, positive_int, sample_rows)
+from zoo.tasks.base import (COMMON_OPTIONS, Monitor, Option, Preprocessor, Stage, Substitute,
+                            Task, TaskData, cli_name, fraction, non_negative_int, positive_int,
+                            sample_rows)
 from zoo.tasks.exports import (Agreement, Closeness, ExactMatch, ExportSpec, Input,
                                RegexTokenizer, StandardMetadata)
 
 __all__ = [
-    "Task", "TaskData", "Option", "Stage", "Preprocessor", "COMMON_OPTIONS",
+    "Task", "TaskData", "Option", "Stage", "Substitute", "Monitor", "Preprocessor",
+    "COMMON_OPTIONS",
     "positive_int", "non_negative_int", "fraction", "cli_name", "sample_rows",
     "ExportSpec", "Input", "Agreement", "Closeness", "ExactMatch", "StandardMetadata",
     "RegexTokenizer",
-    "BUILTIN_TASKS", "task_class",
+    "BUILTIN_TASKS", "task_class", "task_options",
 ]
 
 #: Built-in task names -> lazy targets of their Task classes.
@@ -44,6 +47,15 @@ def task_class(name: str) -> type:
     return import_target(target, what=f"task {name!r}")
 
 
-def task_for_run(run) -> Any:
-    """Rebuild the Task that trained ``run`` from its config.json."""
-    return task_class(run.config["task"]).from_run(run)
+def task_options(name: str) -> dict:
+    """The option table of task ``name`` (``image_classification`` for ``zoo finetune``,
+    ``image_pretraining`` for ``zoo pretrain``): name -> :class:`Option`."""
+    return task_class(name).all_options()
+
+
+def task_for_run(run, log: Callable[[str], None] = print) -> Any:
+    """Rebuild the Task that trained ``run`` from its config.json (a missing plugin is named)."""
+    with run.naming_missing_plugins():
+        task = task_class(run.config["task"]).from_run(run)
+    task.log = log
+    return task

@@ -1,13 +1,15 @@
-"""The Task API (plugin contract 2): how one kind of job loads data, fits its preprocessing,
-builds, trains, evaluates, predicts and exports.
+"""The Task API (plugin contract 3): how one kind of job loads data, fits its preprocessing,
+builds, trains, evaluates, predicts and exports, and what its runs are judged on.
 
-A task subclass declares its options in ``OPTIONS`` (merged over :data:`COMMON_OPTIONS`) and
-implements the lifecycle below. :meth:`Task.train` calls it in this order, through the shared
-loop in :mod:`zoo.training`, so every task gets seeds, checkpoints, ``--resume``, early stopping,
-mixed precision, distribution, plugin callbacks and the same run directory:
+A task subclass declares its options in ``OPTIONS`` (merged over :data:`COMMON_OPTIONS`), what it
+is judged on in ``MONITOR`` and ``HEADLINE``, and implements the lifecycle below. The engine
+(:mod:`zoo.engine`, not imported here: a task is a contract, not a runner) calls it in this order,
+so every task gets seeds, checkpoints, ``--resume``, early stopping, mixed precision,
+distribution, plugin callbacks and the same run directory:
 
-1. :meth:`Task.check`: fail fast, before the run directory exists;
-2. :meth:`Task.load_data`: read ``self.options["data"]`` into a :class:`TaskData`;
+1. :meth:`Task.check`: fail fast, before anything is written;
+2. :meth:`Task.load_data`: read ``self.options["data"]`` into a :class:`TaskData`; options whose
+   defaults depend on the data are resolved here and listed in ``TaskData.recipe``;
 3. :meth:`Task.fit_preprocessor`: fit the :class:`Preprocessor` on the training split (on
    ``--resume`` the one saved with the run is loaded instead); it reaches the later steps as
    ``data.preprocessor`` and is saved in the run;
@@ -17,7 +19,8 @@ mixed precision, distribution, plugin callbacks and the same run directory:
 
 A trained run is used through :meth:`Task.evaluate`, :meth:`Task.predict` and
 :meth:`Task.export_spec` (what ``zoo export``'s one pipeline needs: see :mod:`zoo.tasks.exports`)
-on the task :meth:`Task.from_run` rebuilds from ``config.json``.
+on the task :meth:`Task.from_run` rebuilds from ``config.json``. The engine checks what each of
+these returns and names the task and method when it is not what the contract says.
 
 Importing this module never imports TensorFlow; the methods do, when they run.
 """
@@ -25,17 +28,15 @@ Importing this module never imports TensorFlow; the methods do, when they run.
 from __future__ import annotations
 
 import difflib
-import platform
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from zoo.errors import ZooError
-
-PREPROCESSOR_FILE = "preprocessor.json"
-
+from zoo.reports import Figure, Section, Table
+from zoo.runs import METRICS, PREPROCESSOR, headline_figures
+from zoo.saving import save_model
 
 @dataclass(frozen=True)
 class Option:
@@ -96,20 +97,21 @@ def fraction(value) -> float:
     return number
 
 
-#: Options every task accepts; the shared training loop reads them.
+#: Options every task accepts; the engine reads them.
 COMMON_OPTIONS: dict[str, Option] = {
     "data": Option(None, str, "where the training data is"),
     "epochs": Option(10, positive_int, "training epochs (per stage for staged tasks)"),
     "batch_size": Option(32, positive_int, "examples per training step"),
-    "lr": Option(1e-3, float, "peak learning rate"),
+    "lr": Option(1e-3, float, "learning rate"),
     "optimizer": Option("adam", str, "adam, adamw, sgd, rmsprop or a Keras optimizer name"),
     "seed": Option(0, int, "random seed: the same seed gives the same result on CPU"),
     "out": Option(None, str, "run directory to write (default runs/<name>-<n>)"),
-    "resume": Option(False, bool, "continue an interrupted run in --out from its last epoch"),
+    "resume": Option(False, bool, "continue an interrupted run in --out from its last epoch, "
+                                  "with the options it was started with (those given win)"),
     "mixed_precision": Option("auto", str, "auto (float16 on GPU, off on CPU), on or off",
                               ("auto", "on", "off")),
     "patience": Option(5, non_negative_int,
-                       "stop after this many epochs without validation improvement "
+                       "stop after this many epochs without a better monitored figure "
                        "(0 never stops early)"),
     "strategy": Option("auto", str, "tf.distribute: auto, none, mirrored (GPUs of this machine) "
                                     "or multi_worker (TF_CONFIG); --batch-size is per replica",
@@ -119,18 +121,86 @@ COMMON_OPTIONS: dict[str, Option] = {
 }
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """The epoch figure that picks a run's best weights and stops it early.
+
+    ``metric`` is a key of the epoch's logs (``val_accuracy``, ``val_loss``, ``frechet``: what the
+    model's compiled metrics or a task callback put there); ``mode`` is ``max`` or ``min``.
+    ``tie_break``, when the figure equals the best so far (accuracy on a few validation images
+    often does), decides by a second figure.
+    """
+
+    metric: str
+    mode: str = "max"
+    tie_break: "Monitor | None" = None
+
+    def __post_init__(self):
+        if self.mode not in ("max", "min"):
+            raise ZooError(f"Monitor({self.metric!r}) mode must be 'max' or 'min', got "
+                           f"{self.mode!r}")
+
+    def better(self, logs: dict, best: dict | None) -> bool:
+        """Whether ``logs`` beat ``best`` (the logs of the best epoch so far; None: first)."""
+        value = logs.get(self.metric)
+        if value is None:
+            return False
+        if best is None or best.get(self.metric) is None:
+            return True
+        value, previous = float(value), float(best[self.metric])
+        if value != previous:
+            return value > previous if self.mode == "max" else value < previous
+        return self.tie_break is not None and self.tie_break.better(logs, best)
+
+    def figures(self) -> list[str]:
+        """The metric and its tie-breakers, in order."""
+        return [self.metric] + (self.tie_break.figures() if self.tie_break else [])
+
+    def describe(self) -> str:
+        text = f"{self.metric} ({'higher' if self.mode == 'max' else 'lower'} is better)"
+        return text + (f", ties broken by {self.tie_break.describe()}" if self.tie_break else "")
+
+
+#: ``Task.MONITOR`` of a task that declares none (contract 1 and 2 tasks): at the first epoch,
+#: the first of these found in the logs.
+AUTO_MONITORS = (Monitor("val_accuracy", "max"), Monitor("val_loss", "min"),
+                 Monitor("loss", "min"))
+
+
+@dataclass
+class Substitute:
+    """What a stage trains instead of the run's model: a model that shares the run's model's
+    trainable layers, on its own data (e.g. a head on features a frozen backbone computed once).
+    The run's model is what is checkpointed, saved and exported; its shared layers carry the
+    substitute's training."""
+
+    model: Any
+    train: Any
+    val: Any = None
+    #: One line for the log: what the substitute is (``head on cached features of 40 images``).
+    description: str = ""
+
+
 @dataclass
 class Stage:
     """One phase of training: ``epochs`` epochs after ``prepare(model)`` has run.
 
     ``prepare`` changes what trains and recompiles (e.g. unfreeze the backbone at a lower
     learning rate); it runs before the stage starts, and again when a resumed run re-enters it.
+    ``substitute(model)``, when set, returns a :class:`Substitute` to train in this stage
+    instead of ``model`` on the task's data (called when the stage starts, after ``prepare``).
+    ``monitor`` and ``patience`` (None: the task's ``MONITOR`` and ``--patience``) stop this stage
+    early; a stage always ends with its best weights by its monitor, and the run keeps its best
+    weights by the task's monitor across stages.
     """
 
     name: str
     epochs: int
     prepare: Callable | None = None
     description: str = ""
+    substitute: Callable | None = None
+    monitor: Monitor | None = None
+    patience: int | None = None
 
 
 class Preprocessor:
@@ -162,12 +232,12 @@ class Preprocessor:
     def save(self, run) -> None:
         """Assets first, then ``preprocessor.json``: the file that says the state is complete."""
         self.save_assets(run.path)
-        run.write(PREPROCESSOR_FILE, {"class": f"{type(self).__module__}:{type(self).__qualname__}",
-                                      "config": self.get_config()})
+        run.write(PREPROCESSOR, {"class": f"{type(self).__module__}:{type(self).__qualname__}",
+                                 "config": self.get_config()})
 
     @classmethod
     def load(cls, run) -> "Preprocessor":
-        saved = run.read(PREPROCESSOR_FILE)
+        saved = run.read(PREPROCESSOR)
         preprocessor = cls.from_config(saved.get("config", {}))
         preprocessor.load_assets(run.path)
         return preprocessor
@@ -179,10 +249,14 @@ class TaskData:
 
     ``train``/``val``/``test`` are whatever the task's model trains on (usually ``tf.data``
     datasets yielding ``(x, y)`` batches); ``test`` may be None. ``classes`` is the output
-    order for classification tasks (written to labels.json). ``info`` goes to config.json's
-    ``data`` (path, counts, ...). ``splits`` is written to splits.json when not None.
-    ``preprocessor`` is filled in by :meth:`Task.train` from :meth:`Task.fit_preprocessor`.
-    A task that needs more (raw arrays, vocabularies) subclasses TaskData and adds fields.
+    order for classification tasks (written to labels.json; None for a regressor or a
+    generator). ``info`` goes to config.json's ``data`` (path, counts, ...). ``splits`` is
+    written to splits.json when not None. ``recipe`` lists the options whose defaults the task
+    resolved from the data (name -> value, already in ``task.options``) and ``recipe_basis`` says
+    from what (``"40 training images in 4 classes"``): the engine logs them in one line and
+    stores them in config.json, and ``--resume`` reads them back. ``preprocessor`` is filled in
+    by the engine from :meth:`Task.fit_preprocessor`. A task that needs more (raw arrays,
+    vocabularies) subclasses TaskData and adds fields.
     """
 
     train: Any
@@ -193,19 +267,33 @@ class TaskData:
     splits: dict | None = None
     class_weight: dict | None = None
     preprocessor: Preprocessor | None = None
+    recipe: dict = field(default_factory=dict)
+    recipe_basis: str = ""
 
 
 class Task:
-    """One kind of job. Subclass it, set ``name`` and ``OPTIONS``, implement the lifecycle.
+    """One kind of job. Subclass it, set ``name`` and ``OPTIONS``, declare ``MONITOR`` and
+    ``HEADLINE``, implement the lifecycle.
 
-    An instance holds validated options (``self.options``) and, for ``zoo train NAME``, the
-    model name (``self.model_name``) whose spec named this task.
+    An instance holds validated options (``self.options``; ``self.given`` names those passed
+    explicitly), for ``zoo train NAME`` the model name (``self.model_name``) whose spec named
+    this task, ``self.log`` (where progress lines go) and ``self.strategy`` (the
+    ``tf.distribute`` strategy the engine trains under, None for the default device).
     """
 
     #: The name written to config.json's ``task`` (a built-in name or ``"module:attr"``).
     name: str = ""
     #: Task-specific options, merged over :data:`COMMON_OPTIONS`.
     OPTIONS: dict[str, Option] = {}
+    #: What picks the best weights and stops early: a :class:`Monitor`, or None when no epoch
+    #: figure says which weights are best (the last epoch's are kept and ``--patience`` is
+    #: refused). ``"auto"`` (the default, for tasks written before contract 3): the first of
+    #: :data:`AUTO_MONITORS` the first epoch logs.
+    MONITOR: Monitor | None | str = "auto"
+    #: The metrics.json keys a run is judged on (shell wildcards allowed: ``top*_accuracy``):
+    #: what ``zoo evaluate``, the end of ``zoo train``, ``zoo runs`` and report.html show first.
+    #: Empty: every top-level number :meth:`evaluate` returns.
+    HEADLINE: tuple[str, ...] = ()
     #: The :class:`Preprocessor` subclass :meth:`fit_preprocessor` returns (None: nothing fitted).
     preprocessor_class: type[Preprocessor] | None = None
     #: What ``zoo export`` offers for this task's runs: format -> quantizations it allows.
@@ -213,13 +301,13 @@ class Task:
     EXPORTS: dict[str, tuple[str, ...]] = {}
     #: Why runs of a task without EXPORTS cannot be exported (``{title}``: :attr:`title`).
     NOT_EXPORTED = "{title} runs cannot be exported"
-    #: Where progress lines go (``train(log=...)`` sets it); a task reports through ``self.log``.
-    log: Callable[[str], None] = staticmethod(print)
-    #: A ``tf.distribute`` strategy to build and train under (None: the default device).
-    strategy: Any = None
 
-    def __init__(self, model_name: str | None = None, **options):
+    def __init__(self, model_name: str | None = None, log: Callable[[str], None] = print,
+                 **options):
         self.model_name = model_name
+        self.log = log
+        self.strategy = None
+        self.given = {name.lstrip("-").replace("-", "_") for name in options}
         self.options = self.resolve_options(options)
 
     @property
@@ -254,19 +342,22 @@ class Task:
         return resolved
 
     @property
+    def replicas(self) -> int:
+        """Model replicas training in sync under ``self.strategy`` (1 without one)."""
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    @property
     def global_batch_size(self) -> int:
         """Examples per training step across all replicas: ``--batch-size`` is per replica."""
-        from zoo.distribute import replicas
-
-        return self.options["batch_size"] * replicas(self.strategy)
+        return self.options["batch_size"] * self.replicas
 
     def model_options(self) -> dict[str, Any]:
         """The options meant for the model builder: those this task declares, minus common ones."""
         return {k: v for k, v in self.options.items() if k in self.OPTIONS}
 
-    # -- the lifecycle a task implements, in the order train() calls it ---------------------
+    # -- the lifecycle a task implements, in the order the engine calls it -------------------
     def check(self) -> None:
-        """Fail fast, before the run directory exists: validate options, fetch weights."""
+        """Fail fast, before anything is written: validate options, fetch weights."""
 
     def load_data(self) -> TaskData:
         """Read ``self.options["data"]`` into datasets; bad data raises ZooError before training."""
@@ -288,18 +379,17 @@ class Task:
     def callbacks(self, run, model, data: TaskData) -> list:
         """Keras callbacks for this run (sample writers, extra figures); the first point that
         sees the run directory. They run before the run's own bookkeeping each epoch, so a
-        figure they add to ``logs`` lands in history.csv."""
+        figure they add to ``logs`` lands in history.csv and can be the monitored one."""
         return []
 
     def save(self, run, model, data: TaskData) -> None:
         """Write the trained model into the run (default: ``model.keras``, float32)."""
-        from zoo.training import save_model
-
         save_model(model, run.model_path)
 
     def evaluate(self, run, data: Any = None) -> dict:
         """Metrics of ``run``'s model on held-out data (``data`` None: the run's own held-out
-        split, else a path or the TaskData of training). A JSON-ready dict, one metric at least."""
+        split, else a path or the TaskData of training). A JSON-ready dict with at least one
+        number; ``count`` (examples scored) and ``data`` (what they were) are shown with it."""
         raise NotImplementedError
 
     def predict(self, run, inputs: Any, **options) -> list:
@@ -318,13 +408,12 @@ class Task:
         a list of :class:`zoo.reports.Section` built from its blocks (``Table``, ``Figure``,
         ``Text``, ``Examples``).
 
-        The default shows ``metrics.json``: its headline figures (a recommender's recalls, a
-        forecaster's errors), the per-class table and the confusion matrix of a classifier. A
-        classifier adds the examples it gets most wrong (see the image and text tasks).
+        The default shows ``metrics.json``: its headline figures first, then every other figure
+        (a recommender's baselines, a forecaster's errors), the per-class table and the
+        confusion matrix of a classifier. A classifier adds the examples it gets most wrong (see
+        the image and text tasks).
         """
-        from zoo.reports import Figure, Section, Table
-
-        metrics = run.read("metrics.json", {})
+        metrics = run.metrics if run.has(METRICS) else {}
 
         def flat(prefix: str, value) -> list:  # {"baselines": {"popular": {"recall@10": ..}}}
             if isinstance(value, dict):
@@ -332,8 +421,10 @@ class Task:
                         for row in flat(f"{prefix}.{key}" if prefix else str(key), item)]
             return [[prefix, value]] if isinstance(value, (int, float, str)) else []
 
-        rows = flat("", {key: value for key, value in metrics.items() if key not in (
-            "training", "per_class", "confusion_matrix", "confusion_png")})
+        headline = headline_figures(metrics)
+        rows = [[key, value] for key, value in headline.items()] + flat("", {
+            key: value for key, value in metrics.items() if key not in headline and key not in (
+                "training", "headline", "per_class", "confusion_matrix", "confusion_png")})
         sections = [Section("Held-out metrics", [Table(["metric", "value"], rows)])]
         per_class = metrics.get("per_class") or {}
         if per_class:
@@ -341,10 +432,9 @@ class Task:
                 ["class", "precision", "recall", "support"],
                 [[name, row.get("precision"), row.get("recall"), row.get("support")]
                  for name, row in per_class.items()])]))
-        confusion = run.file("confusion.png")
-        if confusion.is_file():
+        if run.confusion_path.is_file():
             sections.append(Section("Confusion matrix", [
-                Figure(confusion, "rows: true class, columns: predicted class")]))
+                Figure(run.confusion_path, "rows: true class, columns: predicted class")]))
         return sections
 
     def config_extra(self, data: TaskData) -> dict:
@@ -358,7 +448,7 @@ class Task:
     # -- reading a run back -----------------------------------------------------------------
     def preprocessor(self, run) -> Preprocessor | None:
         """The preprocessor saved with ``run`` (None when this task fits none)."""
-        if self.preprocessor_class is None or not run.file(PREPROCESSOR_FILE).is_file():
+        if self.preprocessor_class is None or not run.has(PREPROCESSOR):
             return None
         return self.preprocessor_class.load(run)
 
@@ -370,100 +460,6 @@ class Task:
         options = {k: v for k, v in config.get("options", {}).items() if k in known}
         return cls(model_name=config.get("model"), **options)
 
-    # -- the whole job ----------------------------------------------------------------------
-    def train(self, log: Callable[[str], None] = print):
-        """Create (or resume) the run directory and run the lifecycle; returns the
-        :class:`zoo.runs.Run`. The model is saved atomically with the best validation weights;
-        metrics.json holds :meth:`evaluate` on held-out data."""
-        self.log = log
-        self.check()
-        from zoo import distribute
-
-        opts = self.options
-        if self.strategy is None:  # MultiWorkerMirroredStrategy must precede any TF operation
-            self.strategy = distribute.resolve_strategy(opts["strategy"])
-        import zoo.training as loop
-        from zoo import plots, plugins
-
-        run = distribute.create_run(self.strategy, opts["out"], self.run_name(), opts["resume"])
-        loop.setup(seed=opts["seed"], mixed_precision=opts["mixed_precision"])
-        log(distribute.describe(self.strategy, opts["batch_size"]))
-        try:
-            data = self.load_data()
-        except ZooError:
-            # bad data is the user's to fix: leave no empty runs/<name>-<n> (nor runs/) behind
-            if not any(run.path.iterdir()):
-                run.path.rmdir()
-                if opts["out"] is None and not any(run.path.parent.iterdir()):
-                    run.path.parent.rmdir()
-            raise
-        from zoo.runs import training_lock
-
-        with training_lock(run):  # `zoo runs` shows the run as training meanwhile
-            resuming = opts["resume"] and run.file(PREPROCESSOR_FILE).is_file()
-            data.preprocessor = self.preprocessor(run) if resuming else \
-                self.fit_preprocessor(data)
-            self.write_config(run, data)
-            with loop.strategy_scope(self.strategy):
-                model = self.build_model(data)
-            distribute.prepare_model(model, self.strategy)
-            callbacks = self.callbacks(run, model, data) + \
-                plugins.training_callbacks(run, self, log)
-            summary = loop.fit(model, distribute.distribute_data(data, self.strategy,
-                                                                 self.global_batch_size), run,
-                               self.stages(model, data), callbacks=callbacks,
-                               patience=opts["patience"], resume=opts["resume"], log=log,
-                               strategy=self.strategy,
-                               jit_compile=distribute.jit_compile(opts["jit_compile"]))
-            summary.update(replicas=distribute.replicas(self.strategy),
-                           global_batch_size=self.global_batch_size)
-            self.save(run, model, data)
-            plots.plot_curves(run.file("history.csv"), run.file("curves.png"))
-            metrics = {**self.evaluate(run, data), "training": summary}
-            run.write("metrics.json", metrics)
-            if metrics.get("confusion_png"):  # classifiers: the matrix in TensorBoard too
-                loop.log_image(run, "confusion_matrix", metrics["confusion_png"],
-                               step=max(0, summary["epochs"] - 1))
-            if distribute.is_chief():  # other workers' run directories are thrown away
-                self.write_report(run)
-        distribute.finish_run(run, log)
-        return run
-
-    def write_report(self, run):
-        """``report.html`` at the end of training (as Ultralytics writes its results files):
-        the run is trained and saved, so a report that fails costs one warning line, not the
-        run. Returns the path, or None."""
-        from zoo.reports import report
-
-        try:
-            return report(run, log=self.log)
-        except Exception as exc:  # noqa: BLE001 - the trained run must survive a report bug
-            self.log(f"Warning: report.html not written ({type(exc).__name__}: {exc}); "
-                     f"try 'zoo report {run.path}'")
-            return None
-
-    def write_config(self, run, data: TaskData) -> None:
-        """config.json, labels.json, splits.json and the preprocessor (on resume the existing
-        ones are kept)."""
-        if self.options["resume"] and run.file("config.json").is_file():
-            return
-        options = {k: v for k, v in self.options.items() if k != "resume"}
-        if options["data"] and Path(options["data"]).expanduser().exists():
-            # evaluate and export rebuild the task from here, maybe from another directory
-            options["data"] = str(Path(options["data"]).expanduser().resolve())
-        config = {"task": self.name, "model": self.model_name, **self.config_extra(data),
-                  "options": options,
-                  "data": {**data.info, "classes": data.classes},
-                  "versions": versions(),
-                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        if data.classes is not None:
-            run.write("labels.json", list(data.classes))
-        if data.splits is not None:
-            run.write("splits.json", data.splits)
-        if data.preprocessor is not None:
-            data.preprocessor.save(run)
-        run.write("config.json", config)
-
 
 def sample_rows(rows: list, size: int, seed: int = 0) -> list:
     """A fixed (seeded) random subset of ``rows`` in their original order; all when they fit.
@@ -472,22 +468,3 @@ def sample_rows(rows: list, size: int, seed: int = 0) -> list:
         return list(rows)
     keep = sorted(random.Random(seed).sample(range(len(rows)), size))
     return [rows[i] for i in keep]
-
-
-def versions() -> dict:
-    """Versions of zoo, keras, tensorflow, python and every plugin distribution."""
-    from importlib import metadata
-
-    import zoo
-
-    def version_of(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    plugins = {info.name: info.version for info in zoo.registry().plugins.values()
-               if info.loaded}
-    return {"zoo": version_of("keras-zoo"), "keras": version_of("keras"),
-            "tensorflow": version_of("tensorflow"), "python": platform.python_version(),
-            "plugins": plugins}

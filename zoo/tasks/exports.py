@@ -15,6 +15,43 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+@dataclass(frozen=True)
+class ExportFormat:
+    """One row of the format table: what ``--format NAME`` writes and which options apply."""
+
+    name: str
+    artifact: str
+    quantizations: tuple[str, ...]
+    options: tuple[str, ...]
+    help: str
+
+    def to_dict(self) -> dict:
+        return {"format": self.name, "artifact": self.artifact,
+                "quantize": list(self.quantizations), "options": list(self.options),
+                "help": self.help}
+
+
+#: Every format ``zoo export`` writes (``zoo export --formats`` prints this table); a task's
+#: ``EXPORTS`` picks from it.
+EXPORT_FORMATS = {
+    "tflite": ExportFormat(
+        "tflite", "RUN/exports/<name>-<quantize>.tflite", ("none", "float16", "dynamic", "int8"),
+        ("quantize", "calibration", "calibration_size", "out"),
+        "LiteRT flatbuffer for phones, builtin ops only; int8 is full-integer with uint8 input "
+        "and output, calibrated with --calibration / --calibration-size"),
+    "saved_model": ExportFormat(
+        "saved_model", "RUN/exports/saved_model/ (a folder)", ("none",), ("out",),
+        "TensorFlow SavedModel for servers (TF Serving): a serving_default signature"),
+}
+FORMATS = tuple(EXPORT_FORMATS)
+QUANTIZATIONS = EXPORT_FORMATS["tflite"].quantizations
+
+
+def export_formats() -> list[dict]:
+    """The format table as JSON-ready rows (what ``zoo export --formats`` prints)."""
+    return [fmt.to_dict() for fmt in EXPORT_FORMATS.values()]
+
+
 FLOAT_QUANTIZATIONS = ("none", "float16")
 #: Standard-metadata kinds -> the MediaPipe Tasks API that loads such a file.
 CLASSIFIER_CLIENTS = {"image_classifier": "ImageClassifier", "text_classifier": "TextClassifier"}

@@ -21,11 +21,13 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 from pathlib import Path
 
-from zoo import io
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, cli_name, sample_rows
+from zoo import recipes
+from zoo.tasks.base import (Monitor, Option, Stage, Substitute, Task, TaskData, cli_name,
+                            fraction, non_negative_int, positive_int, sample_rows)
 
 
 def image_size(value) -> list[int]:
@@ -79,28 +81,56 @@ class ImageClassificationTask(Task):
                                              "backbone of a finetune or pretrain run) or "
                                              "tfhub:HANDLE"),
         "image_size": Option(None, image_size, "input size, 96 or HxW (default: the backbone's)"),
-        "val_split": Option(0.2, float, "fraction of each class held out when DIR has no val/"),
+        "val_split": Option(recipes.VAL_SPLIT, fraction,
+                            f"fraction of each class held out when DIR has no val/ (at least "
+                            f"{recipes.MIN_VAL_PER_CLASS} images of a class that has twice as "
+                            f"many)"),
         "augment": Option("rotation,zoom,contrast", augment_list,
                           f"training-only augmentations, from {','.join(AUGMENTATIONS)}"),
         "no_augment": Option(False, bool, "turn augmentation off (the default for "
                                           "from-scratch runs under 16 epochs)"),
         "unfreeze": Option("all", unfreeze, "stage 2: top N backbone layers, all, or none"),
         "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default --lr / 10)"),
-        "fine_tune_epochs": Option(None, int, "stage 2 epochs (default --epochs; 0 skips it)"),
+        "fine_tune_epochs": Option(None, non_negative_int,
+                                   "stage 2 epochs (default --epochs; 0 skips it)"),
         "class_weight": Option("none", str, "auto weighs classes by inverse frequency",
                                ("none", "auto")),
+        # Resolved from the data when not given (zoo.recipes): logged, kept in config.json.
+        "batch_size": Option(None, positive_int, "images per training step (default from the "
+                                                 "data: 32, or 16 or 8 for small sets)"),
+        "lr": Option(None, float, "peak learning rate (warm-up, then cosine decay) of stage 1 or "
+                                  "of training from scratch (default from the data)"),
+        "epochs": Option(None, positive_int, "training epochs (default from the data: 30 for "
+                                             "small sets, else 10)"),
+        "patience": Option(None, non_negative_int,
+                           "stop a stage after this many epochs without a better validation "
+                           "figure, 0 never (default from the data: 10 for small sets, else 5)"),
+        "min_steps": Option(None, positive_int, f"optimizer steps per epoch at least: a small "
+                                                f"set is repeated within an epoch (default "
+                                                f"{recipes.MIN_STEPS})"),
+        "head_epochs": Option(None, positive_int,
+                              f"stage 1 epochs on cached features, stopping early on the "
+                              f"validation loss (default {recipes.HEAD_EPOCHS})"),
+        "feature_cache": Option("auto", str, "stage 1 trains the head on the frozen backbone's "
+                                             "features computed once: auto (when they fit in "
+                                             "memory) or off (stream the images)",
+                                ("auto", "off")),
     }
 
     EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
+    #: Validation accuracy picks the best epoch; on a few validation images it often ties, and
+    #: the lower validation loss then decides.
+    MONITOR = Monitor("val_accuracy", "max", tie_break=Monitor("val_loss", "min"))
+    HEADLINE = ("accuracy", "top*_accuracy")
     #: Options of the backbone + head recipe, meaningless for a whole model.
     BACKBONE_OPTIONS = frozenset({"head", "head_init", "dropout", "weights", "unfreeze",
-                                  "fine_tune_lr", "fine_tune_epochs"})
+                                  "fine_tune_lr", "fine_tune_epochs", "head_epochs",
+                                  "feature_cache"})
 
     def __init__(self, model_name: str | None = None, backbone: str | None = None, **options):
         """``backbone`` for ``zoo finetune``; else ``model_name`` is a registered whole model."""
         super().__init__(model_name or backbone, **options)
         self.backbone = backbone
-        self.given = {name.lstrip("-").replace("-", "_") for name in options}
 
     @classmethod
     def train_options(cls) -> dict[str, Option]:
@@ -164,7 +194,6 @@ class ImageClassificationTask(Task):
                            f"recipe of 'zoo finetune BACKBONE'; {self.model_spec.name!r} is a "
                            f"whole model")
         self._check_recipe_parts()
-        self._default_augmentation()
         if self.backbone is None:
             self.model_name = self.model_spec.name
             self.size  # noqa: B018 - no input size is an error the user should see now
@@ -178,23 +207,21 @@ class ImageClassificationTask(Task):
     #: epochs it adds about a point; at 12 it still cost 8 points, at 16 they were even.
     SHORT_FROM_SCRATCH_EPOCHS = 16
 
-    def _default_augmentation(self) -> None:
-        """Short from-scratch runs default to no augmentation (the figures above); an explicit
-        --augment or --no-augment always wins, and the choice is logged and kept in config.json."""
+    def resolve_recipe(self, folder) -> dict:
+        """Fill in the options left at None from ``folder``'s training split (see
+        :mod:`zoo.recipes`); returns what was resolved. On ``--resume`` nothing is left to
+        resolve: the engine restored the run's own values."""
         opts = self.options
-        if self.given & {"augment", "no_augment"}:
-            return
-        stored = Path(opts["out"] or "") / "config.json"
-        if opts["resume"] and opts["out"] and stored.is_file():
-            # the checkpoint's graph: a resume with another --epochs must not flip the choice
-            opts["no_augment"] = bool(io.read_json(stored).get("options", {}).get("no_augment"))
-            return
-        if self.pretrained or opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS:
-            return
-        opts["no_augment"] = True
-        self.log(f"Augmentation: off (from scratch, {opts['epochs']} epochs < "
-                 f"{self.SHORT_FROM_SCRATCH_EPOCHS}: short runs underfit with it); "
-                 f"--augment {opts['augment']} turns it on")
+        defaults = recipes.image_defaults(len(folder.splits["train"]))
+        resolved = {name: value for name, value in defaults.items()
+                    if name in opts and opts[name] is None}
+        opts.update(resolved)
+        # Short from-scratch runs underfit with augmentation (the figures above); an explicit
+        # --augment or --no-augment wins, and --resume keeps the checkpoint's graph.
+        if not (self.given & {"augment", "no_augment"} or opts["resume"] or self.pretrained
+                or opts["epochs"] >= self.SHORT_FROM_SCRATCH_EPOCHS):
+            opts["no_augment"] = resolved["no_augment"] = True
+        return resolved
 
     #: The plugin that provides the default head and loss.
     DEFAULTS_PLUGIN = "zoo-transfer"
@@ -233,16 +260,26 @@ class ImageClassificationTask(Task):
         if not folder.splits["val"]:
             raise ZooError(f"{folder.root} leaves no validation images; add a val/ folder or "
                            f"pass --val-split 0.2")
+        resolved = self.resolve_recipe(folder)
+        train = len(folder.splits["train"])
 
         def dataset(split, shuffle=False):
             items = folder.splits[split]
             return image_dataset(items, self.size, self.global_batch_size, shuffle=shuffle,
-                                 seed=opts["seed"]) if items else None
+                                 seed=opts["seed"], repeat=self.repeats(train) if shuffle else 1
+                                 ) if items else None
 
         return TaskData(dataset("train", shuffle=True), dataset("val"), dataset("test"),
                         classes=folder.classes, info=folder.info(), splits=folder.to_json(),
                         class_weight=folder.class_weight()
-                        if opts["class_weight"] == "auto" else None)
+                        if opts["class_weight"] == "auto" else None, recipe=resolved,
+                        recipe_basis=f"{train} training images in {len(folder.classes)} classes"
+                                     f" (an epoch passes over them {self.repeats(train)} "
+                                     f"time{'s' * (self.repeats(train) > 1)})")
+
+    def repeats(self, train_images: int) -> int:
+        """Passes over the training images per epoch (:func:`zoo.recipes.repeats`)."""
+        return recipes.repeats(train_images, self.global_batch_size, self.options["min_steps"])
 
     # -- model ----------------------------------------------------------------------------------
     def build_model(self, data: TaskData):
@@ -296,12 +333,10 @@ class ImageClassificationTask(Task):
         return model, f"{self.model_name} (whole model, {self.model_spec.plugin})"
 
     def stages(self, model, data: TaskData) -> list:
-        from zoo.training import Stage
-
         opts = self.options
         if not self.pretrained:
             return [Stage("train", opts["epochs"], description="all layers from scratch")]
-        stages = [Stage("head", opts["epochs"], description="backbone frozen, head trains")]
+        stages = [self._head_stage(model, data)]
         epochs = opts["epochs"] if opts["fine_tune_epochs"] is None else opts["fine_tune_epochs"]
         if epochs > 0 and opts["unfreeze"] != "none":
             lr = opts["fine_tune_lr"] or opts["lr"] / 10
@@ -311,16 +346,90 @@ class ImageClassificationTask(Task):
                 self._compile(model, lr, data, epochs)
                 self.log(f"Unfroze the top {count} backbone layers; learning rate {lr:g}")
 
+            which = "all" if opts["unfreeze"] == "all" else f"the top {opts['unfreeze']}"
             stages.append(Stage("fine-tune", epochs, unfreeze_top,
-                                description=f"top {opts['unfreeze']} backbone layers unfrozen"))
+                                description=f"{which} backbone layers unfrozen"))
         return stages
+
+    def _head_stage(self, model, data: TaskData) -> Stage:
+        """Stage 1: the head on the frozen backbone's features, computed once and cached in
+        memory (cheap epochs, stopped on the validation loss, its best weights kept), or, when
+        they do not fit, on images streamed through the backbone every epoch."""
+        opts = self.options
+        why = self._features_not_cached(model, data)
+        if why:
+            self.log(f"Stage 1 streams the images through the frozen backbone every epoch "
+                     f"({why})")
+            return Stage("head", opts["epochs"], description="backbone frozen, head trains")
+        patience = opts["patience"] if "patience" in self.given else recipes.HEAD_PATIENCE
+        return Stage("head", opts["head_epochs"], substitute=functools.partial(
+            self._head_on_features, data), monitor=Monitor("val_loss", "min"), patience=patience,
+            description="backbone frozen, head trains on its features (computed once)")
+
+    #: Cached features may take at most this share of the memory available, and this much.
+    FEATURE_CACHE_SHARE, FEATURE_CACHE_BYTES = 0.5, 4 << 30
+
+    def _features_not_cached(self, model, data: TaskData) -> str | None:
+        """Why stage 1 cannot train on cached features (None: it can)."""
+        if self.options["feature_cache"] == "off":
+            return "--feature-cache off"
+        if "MultiWorker" in type(self.strategy).__name__:  # workers would each cache all images
+            return "cached features are for one machine; this run is multi-worker"
+        shape = feature_extractor(model).output.shape[1:]
+        images = len(data.splits["train"]) + len(data.splits["val"])
+        needed = images * math.prod(shape) * 4
+        budget = min(self.FEATURE_CACHE_BYTES, available_memory() * self.FEATURE_CACHE_SHARE)
+        if needed > budget:
+            return (f"the features of {images} images take {needed / 2**20:,.0f} MB, more than "
+                    f"the {budget / 2**20:,.0f} MB allowed")
+        return None
+
+    def _head_on_features(self, data: TaskData, model):
+        """The :class:`~zoo.tasks.Substitute` of stage 1: a model from the backbone's features
+        to the classifier's own head layer, on the features of every training and validation
+        image computed once (no augmentation: the backbone is frozen, so each image has one
+        feature vector)."""
+        import keras
+        import numpy as np
+        import tensorflow as tf
+
+        from zoo.data.images import image_dataset  # numpy and Pillow
+
+        extractor, head = feature_extractor(model), model.layers[-1]
+        batch = self.global_batch_size
+
+        def cached(split, shuffle: bool):
+            items = [tuple(item) for item in data.splits[split]]
+            # One eager call per batch: Keras' predict would trace anew for each split's
+            # last, smaller batch.
+            features = np.concatenate([
+                keras.ops.convert_to_numpy(extractor(images, training=False)).astype("float32")
+                for images, _ in image_dataset(items, self.size, max(batch, 64))])
+            labels = np.asarray([label for _, label in items], "int32")
+            ds = tf.data.Dataset.from_tensor_slices((features, labels))
+            if shuffle:
+                ds = ds.shuffle(len(items), seed=self.options["seed"],
+                                reshuffle_each_iteration=True)
+                ds = ds.repeat(self.repeats(len(items)))
+            return ds.batch(batch).prefetch(tf.data.AUTOTUNE), features.nbytes
+
+        (train, train_bytes), (val, val_bytes) = cached("train", True), cached("val", False)
+        inputs = keras.Input(extractor.output.shape[1:], name="features")
+        substitute = keras.Model(inputs, head(inputs), name="head_on_features")
+        self._compile(substitute, self.options["lr"], data, self.options["head_epochs"])
+        return Substitute(substitute, train, val, description=(
+            f"the head on cached features of {len(data.splits['train'])} training and "
+            f"{len(data.splits['val'])} validation images "
+            f"({(train_bytes + val_bytes) / 2**20:,.1f} MB)"))
 
     def _compile(self, model, lr: float, data: TaskData, epochs: int) -> None:
         import keras
 
-        from zoo.training import make_optimizer, warmup_cosine
+        from zoo.training import make_optimizer, warmup_cosine  # Keras
 
-        steps = epochs * max(1, math.ceil(len(data.splits["train"]) / self.global_batch_size))
+        train = len(data.splits["train"])
+        steps = epochs * recipes.steps_per_epoch(train, self.global_batch_size,
+                                                 self.repeats(train))
         k = min(5, len(data.classes))
         model.compile(
             optimizer=make_optimizer(self.options["optimizer"], warmup_cosine(lr, steps)),
@@ -343,10 +452,10 @@ class ImageClassificationTask(Task):
 
         classes = run.labels
         if data is None or isinstance(data, TaskData):
-            splits = run.read("splits.json")
+            splits = run.splits
             split = "test" if splits.get("test") else "val"
             items, source, png = [tuple(i) for i in splits[split]], f"{split} split", \
-                run.file("confusion.png")
+                run.confusion_path
         else:
             folder = scan_folder(data, val_split=0.0, classes=classes)
             for line in folder.report():
@@ -391,7 +500,7 @@ class ImageClassificationTask(Task):
         from zoo.metrics import worst_mistakes
         from zoo.reports import Example
 
-        splits = run.read("splits.json")
+        splits = run.splits
         items = [tuple(i) for i in splits.get("test") or splits.get("val") or []]
         if not items:
             return []
@@ -435,7 +544,7 @@ class ImageClassificationTask(Task):
 
         from zoo.tasks.exports import Agreement, ExportSpec, Input, StandardMetadata
 
-        splits = run.read("splits.json")
+        splits = run.splits
         split = next((s for s in ("val", "test") if splits.get(s)), None)
         if split is None:
             raise ZooError(f"run {run.path} has no val or test images in splits.json to verify "
@@ -468,7 +577,7 @@ class ImageClassificationTask(Task):
             if not paths:
                 raise ZooError(f"--calibration {folder} holds no readable images")
         else:
-            paths = [path for path, _ in run.read("splits.json").get("train", [])]
+            paths = [path for path, _ in run.splits.get("train", [])]
             if not paths:
                 raise ZooError(f"run {run.path} lists no training images in splits.json; "
                                f"pass --calibration DIR with a few hundred typical images")
@@ -526,12 +635,26 @@ def probabilities_function(model, size):
     return probabilities
 
 
-def backbone(model):
-    """The nested backbone model inside a classifier built by this task."""
+def feature_extractor(model):
+    """The raw pixels -> features model inside a classifier built by this task: the
+    backbone with its preprocessing (what ``zoo.create_backbone`` built)."""
     for layer in model.layers:
         if hasattr(layer, "get_layer") and any(l.name == "backbone" for l in layer.layers):
-            return layer.get_layer("backbone")
+            return layer
     raise ZooError(f"model {model.name} has no nested 'backbone' model")
+
+
+def backbone(model):
+    """The nested backbone model inside a classifier built by this task."""
+    return feature_extractor(model).get_layer("backbone")
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (physical memory where the system does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
 
 
 def set_trainable_top(model, which: str) -> int:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 
 from zoo.errors import ZooError
-from zoo.tasks.base import Option, Task, TaskData, non_negative_int, positive_int
+from zoo.saving import save_model
+from zoo.tasks.base import Monitor, Option, Task, TaskData, non_negative_int, positive_int
 from zoo.tasks.image_classification import image_size
 
 #: The k of the k-NN monitor (and of ``evaluate``).
@@ -58,6 +59,9 @@ class ImagePretrainingTask(Task):
                                    "loss (0, the default, never stops early)"),
     }
 
+    #: Best weights by the held-out contrastive loss: label-free, like the training.
+    MONITOR = Monitor("val_loss", "min")
+    HEADLINE = ("knn_accuracy", "val_loss", "val_pair_accuracy")
     NOT_EXPORTED = ("a {title} pretraining run is a backbone to fine-tune, not a model to ship; "
                     "fine-tune it first: zoo finetune {title} --data DIR --weights RUN")
 
@@ -195,8 +199,6 @@ class ImagePretrainingTask(Task):
 
     def save(self, run, model, data: TaskData) -> None:
         """The encoder alone: the projection head only served the loss."""
-        from zoo.training import save_model
-
         save_model(model.encoder, run.model_path)
 
     # -- using a trained run --------------------------------------------------------------------
@@ -208,12 +210,12 @@ class ImagePretrainingTask(Task):
         from zoo.data.images import scan_folder
 
         metrics = {}
-        scored = [row for row in run.history() if row.get("val_loss")]
+        scored = [row for row in run.history.rows() if row.get("val_loss")]
         if scored:
             kept = min(scored, key=lambda row: float(row["val_loss"]))
             metrics.update({key: float(kept[key]) for key in ("val_loss", "val_pair_accuracy")})
         if data is None or isinstance(data, TaskData):
-            splits = run.read("splits.json")
+            splits = run.splits
             labelled = bool(run.config.get("data", {}).get("classes"))
             bank, queries, source = splits["train"], splits["val"], "val split"
         else:

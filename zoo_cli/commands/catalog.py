@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 import zoo
-from zoo.registry import KINDS, normalize_kind, plural
 from zoo_cli.completion import component_names, kind_names
 from zoo_cli.output import echo_json, echo_table
 
@@ -37,14 +36,14 @@ def list_command(kind, pattern, as_json):
         echo_json([_row(s) for s in specs])
         return
     if not specs:
-        what = plural(normalize_kind(kind)) if kind else "components"
+        what = zoo.plural(zoo.normalize_kind(kind)) if kind else "components"
         click.echo(f"No {what} match {pattern!r}." if pattern else f"No {what} installed.")
         return
-    for k in KINDS:
+    for k in zoo.KINDS:
         group = [s for s in specs if s.kind == k]
         if not group:
             continue
-        click.secho(f"{plural(k)} ({len(group)})", bold=True)
+        click.secho(f"{zoo.plural(k)} ({len(group)})", bold=True)
         echo_table([[s.name, s.plugin, s.summary + (f" (alias: {', '.join(s.aliases)})"
                                                     if s.aliases else "")] for s in group],
                    indent=2)
@@ -57,7 +56,7 @@ def _is_pattern(word: str) -> bool:
     if any(c in word for c in "*?["):
         return True
     try:
-        normalize_kind(word)
+        zoo.normalize_kind(word)
         return False
     except zoo.ZooError:
         return bool(zoo.list(None, word))
@@ -90,9 +89,8 @@ def completion_command(shell):
     """Print the shell completion script: eval "$(zoo completion bash)"."""
     from click.shell_completion import get_completion_class
 
-    from zoo_cli.main import cli
-
-    completer = get_completion_class(shell)(cli, {}, "zoo", "_ZOO_COMPLETE")
+    root = click.get_current_context().find_root().command  # the zoo group
+    completer = get_completion_class(shell)(root, {}, "zoo", "_ZOO_COMPLETE")
     click.echo(completer.source())
 
 

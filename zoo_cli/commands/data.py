@@ -22,7 +22,7 @@ def data_group():
               show_default=True, help="Upsampling of the 8x8 digits: smooth or blocky.")
 def digits_command(out, size, test_split, seed, resample):
     """Write scikit-learn's 1,797 handwritten digits to OUT as PNGs, one folder per digit."""
-    from zoo.data.digits import write_digits  # numpy: imported only by this command
+    from zoo.data import write_digits  # numpy and Pillow: imported only by this command
 
     summary = write_digits(out, size=size, test_split=test_split, seed=seed, resample=resample)
     for split, counts in summary["counts"].items():

@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import click
 
+import zoo
 from zoo_cli.output import echo_json, echo_table
 
 
-def _choices(name):
-    """Shell completion from zoo.exporting's constant ``name``. Values are checked by zoo.exporting
-    (not click.Choice) so a bad one gives the same one-line error as in Python."""
+def _choices(column: str):
+    """Shell completion from the export format table's ``column`` (``format`` or
+    ``quantize``). Values are checked by zoo.export (not click.Choice) so a bad one gives the
+    same one-line error as in Python."""
     def complete(ctx, param, incomplete):
-        import importlib
-
-        values = getattr(importlib.import_module("zoo.exporting"), name)
-        return [v for v in values if v.startswith(incomplete)]
+        rows = zoo.export_formats()
+        values = dict.fromkeys(value for row in rows for value in
+                               (row[column] if isinstance(row[column], list) else [row[column]]))
+        return [value for value in values if value.startswith(incomplete)]
     return complete
 
 
 @click.command("export")
 @click.argument("run", type=click.Path(file_okay=False), required=False)
 @click.option("--format", "format_", default=None, metavar="FORMAT",
-              shell_complete=_choices("FORMATS"),
+              shell_complete=_choices("format"),
               help="tflite (phones) or saved_model (servers); --formats lists them "
                    "[default: tflite, or what the run's task exports].")
 @click.option("--quantize", default="none", show_default=True, metavar="MODE",
-              shell_complete=_choices("QUANTIZATIONS"),
+              shell_complete=_choices("quantize"),
               help="TFLite only: none (float32), float16, dynamic (int8 weights) or int8 "
                    "(full integer, uint8 in/out).")
 @click.option("--out", type=click.Path(), default=None,
@@ -51,8 +53,6 @@ def export_command(run, format_, quantize, out, calibration, calibration_size, l
     zoo export runs/resnet-1 --format saved_model
     zoo export --formats
     """
-    import zoo
-
     if list_formats:
         rows = zoo.export_formats()
         if as_json:
@@ -66,7 +66,8 @@ def export_command(run, format_, quantize, out, calibration, calibration_size, l
     if run is None:
         raise click.UsageError("Missing argument 'RUN'.")
     report = zoo.export(run, format=format_, quantize=quantize, out=out,
-                        calibration=calibration, calibration_size=calibration_size)
+                        calibration=calibration, calibration_size=calibration_size,
+                        log=lambda line: click.echo(line, err=True))
     if as_json:
         echo_json(report)
         return

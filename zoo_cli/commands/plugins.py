@@ -8,7 +8,6 @@ import sys
 import click
 
 import zoo
-from zoo.registry import KINDS
 from zoo_cli.output import echo_json, echo_table, echo_warnings, quiet_registry
 
 
@@ -76,13 +75,12 @@ def uninstall_plugins(packages, yes):
 @click.argument("name")
 @click.option("--dir", "directory", default=".", show_default=True,
               type=click.Path(file_okay=False), help="Where to create zoo-NAME/.")
-@click.option("--kinds", default=",".join(KINDS), show_default=True, metavar="KIND,...",
+@click.option("--kinds", default=",".join(zoo.KINDS), show_default=True, metavar="KIND,...",
               help="Which components to write, one of each.")
 def new_plugin(name, directory, kinds):
     """Create a plugin package zoo-NAME/ with one working component per kind, and its tests."""
-    from zoo.scaffold import new_plugin as scaffold
 
-    root = scaffold(name, directory, kinds)
+    root = zoo.new_plugin(name, directory, kinds)
     click.echo(f"Created {root}")
     click.echo(f"Next: zoo plugins install -e {root} && python -m pytest {root / 'tests'}")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 import zoo
-from zoo.io import human_size
 from zoo_cli.output import echo_json, echo_table
 
 
@@ -19,7 +18,7 @@ def _duration(seconds) -> str:
 
 
 def _exports(rows: list[dict]) -> str:
-    return ", ".join(f"{row['format']}/{row['quantize']} {human_size(row['size_bytes'])} "
+    return ", ".join(f"{row['format']}/{row['quantize']} {zoo.human_size(row['size_bytes'])} "
                      f"{_verdict(row)}" for row in rows) or "-"
 
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 import click
 
 import zoo
-from zoo.tasks import Option
-from zoo.tasks.image_classification import ImageClassificationTask
-from zoo.tasks.image_pretraining import ImagePretrainingTask
 from zoo_cli.completion import component_names
-from zoo_cli.output import echo_json
+from zoo_cli.output import echo_json, echo_table
 
 
 def _err(line: str) -> None:
     click.echo(line, err=True)
 
 
-def task_options(options: dict[str, Option]):
+def task_options(options: dict):
     """Click options for a task's option table; unset ones stay None so the task's default wins."""
 
     def decorate(command):
@@ -45,7 +42,7 @@ def task_options(options: dict[str, Option]):
 
 @click.command("finetune")
 @click.argument("backbone", shell_complete=component_names("backbone"))
-@task_options(ImageClassificationTask.all_options())
+@task_options(zoo.task_options("image_classification"))
 def finetune_command(backbone, **options):
     """Fine-tune BACKBONE on a folder of images, one sub-folder per class.
 
@@ -58,7 +55,7 @@ def finetune_command(backbone, **options):
 
 @click.command("pretrain")
 @click.argument("backbone", shell_complete=component_names("backbone"))
-@task_options(ImagePretrainingTask.all_options())
+@task_options(zoo.task_options("image_pretraining"))
 def pretrain_command(backbone, **options):
     """Pretrain BACKBONE on a folder of images without labels (self-supervised: SimCLR).
 
@@ -109,8 +106,6 @@ def train_command(ctx, model):
 
 def _echo_task_options(model: str) -> None:
     """MODEL's summary and the options of its task, as --help would list them."""
-    from zoo_cli.output import echo_table
-
     spec = zoo.spec("model", model)
     click.echo(f"\n{spec.name} ({spec.plugin}): {spec.summary}" if spec.summary else
                f"\n{spec.name} ({spec.plugin})")
@@ -191,12 +186,14 @@ def _echo_report(run) -> None:
 
 
 def _echo_metrics(metrics: dict) -> None:
-    """The headline numbers and the per-class table of a metrics dict."""
-    headline = [f"{k} {v:.4f}" for k, v in metrics.items()
-                if isinstance(v, float) and "accuracy" in k or k == "loss"]
-    if headline:
-        click.echo(f"Held-out ({metrics.get('data', 'data')}, {metrics.get('count', '?')} "
-                   f"examples): " + ", ".join(headline))
+    """The figures the run's task is judged on, and a classifier's per-class table."""
+    figures = zoo.headline_figures(metrics)
+    if figures:
+        scored = ", ".join(str(part) for part in (metrics.get("data"), f"{metrics['count']} "
+                                                  f"examples" if "count" in metrics else None)
+                           if part)
+        click.echo(f"Held-out{f' ({scored})' if scored else ''}: " +
+                   ", ".join(f"{name} {_figure(value)}" for name, value in figures.items()))
     per_class = metrics.get("per_class") or {}
     if per_class:
         width = max(len(name) for name in per_class)
@@ -206,6 +203,10 @@ def _echo_metrics(metrics: dict) -> None:
                        f"{row['support']:7d}")
     if metrics.get("confusion_png"):
         click.echo(f"Confusion matrix: {metrics['confusion_png']}")
+
+
+def _figure(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 COMMANDS = [finetune_command, pretrain_command, train_command, evaluate_command, predict_command]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import ZooError
-from zoo.tasks import (Closeness, ExportSpec, Input, Option, Stage, Task, TaskData,
+from zoo.tasks import (Closeness, ExportSpec, Input, Monitor, Option, Stage, Task, TaskData,
                        non_negative_int, positive_int)
 
 QUALITY_MODEL = "quality.keras"
@@ -64,9 +64,14 @@ class GANTask(Task):
         "epochs": Option(30, positive_int, "training epochs"),
         "batch_size": Option(32, positive_int, "images per step"),
         "lr": Option(2e-4, float, "Adam learning rate of both networks"),
-        "patience": Option(0, non_negative_int, "not used by GANs (no validation loss); keep 0"),
+        "patience": Option(0, non_negative_int, "stop after this many epochs without a lower "
+                                                "Frechet distance (0, the default, never stops)"),
     }
     EXPORTS = {"tflite": QUANTIZATIONS, "saved_model": ("none",)}
+    #: There is no validation loss; the quality judge's Fréchet distance of each epoch's samples
+    #: (lower is better) picks the weights kept, as GAN practice keeps its best checkpoint.
+    MONITOR = Monitor("frechet", "min")
+    HEADLINE = ("frechet", "near_real_fraction", "classes_covered", "mean_confidence")
 
     # -- data -----------------------------------------------------------------------------------
     def load_data(self) -> GANData:

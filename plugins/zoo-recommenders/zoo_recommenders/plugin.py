@@ -8,7 +8,7 @@ import click
 
 import zoo
 
-ZOO_CONTRACT = 2
+ZOO_CONTRACT = 3
 TASKS = "zoo_recommenders.tasks:"
 
 
@@ -55,23 +55,24 @@ def zoo_commands(cli):
             for rank, entry in enumerate(items, 1):
                 click.echo(f"  {rank:2d}. {entry['item']}  {entry['score']:.4f}")
 
-    data_group = cli.commands.get("data")
-    if isinstance(data_group, click.Group):
-        @data_group.command("interactions")
-        @click.argument("out", type=click.Path(dir_okay=False))
-        @click.option("--users", default=1000, show_default=True, type=click.IntRange(min=1))
-        @click.option("--items", default=400, show_default=True, type=click.IntRange(min=2))
-        @click.option("--genres", default=8, show_default=True, type=click.IntRange(min=1))
-        @click.option("--per-user", default=30, show_default=True, type=click.IntRange(min=3))
-        @click.option("--seed", default=0, show_default=True, type=int)
-        def interactions_command(out, users, items, genres, per_user, seed):
-            """Write synthetic user,item,rating,timestamp interactions to OUT (a CSV).
 
-            Users favour one or two item genres; items have skewed popularity.
-            """
-            from zoo_recommenders.data import write_synthetic
+@zoo.hookimpl
+def zoo_data_commands(data):
+    @data.command("interactions")
+    @click.argument("out", type=click.Path(dir_okay=False))
+    @click.option("--users", default=1000, show_default=True, type=click.IntRange(min=1))
+    @click.option("--items", default=400, show_default=True, type=click.IntRange(min=2))
+    @click.option("--genres", default=8, show_default=True, type=click.IntRange(min=1))
+    @click.option("--per-user", default=30, show_default=True, type=click.IntRange(min=3))
+    @click.option("--seed", default=0, show_default=True, type=int)
+    def interactions_command(out, users, items, genres, per_user, seed):
+        """Write synthetic user,item,rating,timestamp interactions to OUT (a CSV).
 
-            summary = write_synthetic(out, n_users=users, n_items=items, n_genres=genres,
-                                      per_user=per_user, seed=seed)
-            click.echo(f"Wrote {summary['interactions']} interactions of {summary['users']} "
-                       f"users and {summary['items']} items to {summary['path']}")
+        Users favour one or two item genres; items have skewed popularity.
+        """
+        from zoo_recommenders.data import write_synthetic
+
+        summary = write_synthetic(out, n_users=users, n_items=items, n_genres=genres,
+                                  per_user=per_user, seed=seed)
+        click.echo(f"Wrote {summary['interactions']} interactions of {summary['users']} "
+                   f"users and {summary['items']} items to {summary['path']}")

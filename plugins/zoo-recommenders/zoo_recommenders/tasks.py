@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from zoo import ZooError
-from zoo.tasks import (Closeness, ExactMatch, ExportSpec, Input, Option, Task, TaskData,
-                       non_negative_int, positive_int)
+from zoo.tasks import (Closeness, ExactMatch, ExportSpec, Input, Monitor, Option, Task,
+                       TaskData, non_negative_int, positive_int)
 
 COMMON = {
     "holdout": Option(2, positive_int, "each user's last N interactions are held out for testing"),
@@ -66,6 +66,10 @@ class RecommenderTask(Task):
     MODEL_OPTIONS: tuple[str, ...] = ()
     #: Only two_tower runs have towers to export; the others fail in export_spec with a reason.
     EXPORTS = {"saved_model": ("none",)}
+    #: Every interaction a user has before their held-out ones trains: the training loss is the
+    #: only epoch figure.
+    MONITOR = Monitor("loss", "min")
+    HEADLINE = ("recall@*", "ndcg@*", "rmse")
 
     # -- data -----------------------------------------------------------------------------------
     def load_data(self) -> RecommenderData:
@@ -332,7 +336,11 @@ class CooccurrenceTask(RecommenderTask):
                "shrink": Option(10.0, float, "damping of similarities from few co-occurrences"),
                "neighbours": Option(50, positive_int, "most similar items kept per item"),
                "epochs": Option(1, positive_int, "passes over the histories (1 is the algorithm)"),
-               "batch_size": Option(256, positive_int, "users per step")}
+               "batch_size": Option(256, positive_int, "users per step"),
+               "patience": Option(0, non_negative_int, "not used: counting co-occurrences has "
+                                                       "no loss to stop on")}
+    #: Counting has no loss: every pass is kept.
+    MONITOR = None
     MODEL_OPTIONS = ("shrink", "neighbours")
 
     def dataset(self, data: RecommenderData):

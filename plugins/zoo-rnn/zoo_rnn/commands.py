@@ -7,15 +7,6 @@ import click
 from zoo_rnn import datasets
 
 
-def add_data_commands(cli: click.Group) -> None:
-    group = cli.commands.get("data")
-    if not isinstance(group, click.Group):
-        return  # a core without `zoo data`: the Python functions in zoo_rnn.datasets remain
-    group.add_command(fortunes_command)
-    group.add_command(docstrings_command)
-    group.add_command(stocks_command)
-
-
 @click.command("fortunes")
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--categories", default=",".join(datasets.FORTUNE_CATEGORIES), show_default=True,
@@ -50,3 +41,6 @@ def stocks_command(out):
     """Write a daily closing-price series (matplotlib's sample data) as a date,value CSV."""
     summary = datasets.write_stock_csv(out)
     click.echo(f"{summary['rows']} days of {summary['series']} written to {summary['path']}")
+
+
+DATA_COMMANDS = (fortunes_command, docstrings_command, stocks_command)

@@ -2,7 +2,7 @@
 
 import zoo
 
-ZOO_CONTRACT = 2
+ZOO_CONTRACT = 3
 
 TEXT_TASK = "zoo_rnn.tasks:TextClassificationTask"
 FORECAST_TASK = "zoo_rnn.tasks:ForecastingTask"
@@ -38,9 +38,10 @@ def zoo_layers():
 
 
 @zoo.hookimpl
-def zoo_commands(cli):
+def zoo_data_commands(data):
     """``zoo data fortunes``, ``docstrings`` and ``stocks``, beside the core's ``zoo data
     digits``."""
-    from zoo_rnn.commands import add_data_commands
+    from zoo_rnn.commands import DATA_COMMANDS
 
-    add_data_commands(cli)
+    for command in DATA_COMMANDS:
+        data.add_command(command)

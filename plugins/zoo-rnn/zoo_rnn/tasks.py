@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo import ZooError, io
-from zoo.tasks import (Agreement, Closeness, ExportSpec, Input, Option, Preprocessor, Task,
-                       TaskData, fraction, non_negative_int, positive_int, sample_rows)
+from zoo.tasks import (Agreement, Closeness, ExportSpec, Input, Monitor, Option, Preprocessor,
+                       Task, TaskData, fraction, non_negative_int, positive_int, sample_rows)
 
 VOCABULARY_NAME = "vocabulary.txt"
 #: The nested model inside a text run's model.keras that takes token ids (what TFLite ships).
@@ -146,6 +146,8 @@ class TextClassificationTask(Task):
 
     preprocessor_class = TextVectorizer
     EXPORTS = EXPORTS
+    MONITOR = Monitor("val_accuracy", "max", tie_break=Monitor("val_loss", "min"))
+    HEADLINE = ("accuracy",)
 
     # -- data -------------------------------------------------------------------------------
     def _read(self, path):
@@ -411,6 +413,8 @@ class ForecastingTask(Task):
     }
     preprocessor_class = Standardizer
     EXPORTS = EXPORTS
+    MONITOR = Monitor("val_loss", "min")
+    HEADLINE = ("mae", "rmse", "mae_vs_naive")
 
     def _series(self, path) -> np.ndarray:
         (values,) = read_csv_columns(path, {self.options["value_column"]: "value_column"})

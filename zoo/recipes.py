@@ -1,0 +1,74 @@
+"""Recipes that read the data: the image tasks' training defaults, resolved from how many
+labelled images and classes a run has.
+
+A folder of tens of images per class is what most people fine-tune on, and the defaults that
+suit ImageNet-sized sets fail there: 40 images at batch 32 make 2 optimizer steps an epoch, and
+early stopping on 10 validation images ends the head's training before it has learnt
+(docs/benchmarks.md, "Few labels"). So every value here is resolved from the data unless the
+user gives it, logged in one line, stored in config.json and read back by ``--resume``.
+
+Pure arithmetic on counts: importing this module needs nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Batch sizes the recipe picks from, largest first: the largest that still gives
+#: :data:`STEPS_PER_PASS` optimizer steps per pass over the training images.
+BATCH_SIZES = (32, 16, 8)
+STEPS_PER_PASS = 10
+#: An epoch is at least this many optimizer steps: a small set is repeated within an epoch, so
+#: that epochs (and patience, counted in epochs) mean enough training.
+MIN_STEPS = 20
+#: Below this many training images a set is small: higher learning rate, more epochs, more
+#: patience (the arithmetic of few steps, docs/benchmarks.md).
+SMALL_SET = 1000
+#: Peak learning rate of stage 1 (and of from-scratch training): small sets, large sets.
+LR = {True: 3e-3, False: 1e-3}
+EPOCHS = {True: 30, False: 10}
+PATIENCE = {True: 10, False: 5}
+#: Stage 1 on cached features costs little per epoch: it trains until the validation loss stops
+#: falling for HEAD_PATIENCE epochs, up to HEAD_EPOCHS.
+HEAD_EPOCHS = 100
+HEAD_PATIENCE = 10
+#: A validation split holds out this fraction of each class, and at least
+#: :data:`MIN_VAL_PER_CLASS` images of a class that has twice as many.
+VAL_SPLIT = 0.2
+MIN_VAL_PER_CLASS = 2
+
+
+def batch_size(train_images: int) -> int:
+    """The largest of :data:`BATCH_SIZES` that gives :data:`STEPS_PER_PASS` steps per pass."""
+    return next((b for b in BATCH_SIZES if train_images >= b * STEPS_PER_PASS), BATCH_SIZES[-1])
+
+
+def repeats(train_images: int, global_batch: int, min_steps: int) -> int:
+    """How many passes over the training images make an epoch of at least ``min_steps``
+    steps (1 for a set that already has them)."""
+    steps = max(1, math.ceil(train_images / global_batch))
+    return max(1, math.ceil(min_steps / steps))
+
+
+def steps_per_epoch(train_images: int, global_batch: int, repeat: int) -> int:
+    return max(1, math.ceil(train_images * repeat / global_batch))
+
+
+def image_defaults(train_images: int) -> dict:
+    """The data-dependent defaults of ``zoo finetune`` and ``zoo train`` for an image set of
+    ``train_images`` training images (the validation images already held out)."""
+    small = train_images < SMALL_SET
+    return {"batch_size": batch_size(train_images), "lr": LR[small], "epochs": EPOCHS[small],
+            "patience": PATIENCE[small], "min_steps": MIN_STEPS,
+            "head_epochs": HEAD_EPOCHS, "head_patience": HEAD_PATIENCE}
+
+
+def val_count(class_images: int, fraction: float) -> int:
+    """Images of a class held out for validation: ``fraction`` of them, at least
+    :data:`MIN_VAL_PER_CLASS` when the class keeps as many for training, never all."""
+    if fraction <= 0 or class_images < 2:
+        return 0
+    wanted = max(round(class_images * fraction), 1)
+    if class_images >= 2 * MIN_VAL_PER_CLASS:
+        wanted = max(wanted, MIN_VAL_PER_CLASS)
+    return min(wanted, class_images - 1)
