@@ -32,6 +32,7 @@ import string
 import struct
 import subprocess
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,16 @@ OVERSAMPLE = 4
 #: The manifest, in OUT: what drew each image, the families' splits, skipped files, counts.
 MANIFEST = "letters.json"
 _MISSING_CHAR = "\uffff"  # a noncharacter: the font draws its .notdef glyph for it
+#: How each character is drawn (``rendering``): ``glyph`` alone, cropped to its ink, scaled to
+#: fit and centred; ``line`` as a crop of a line of text in which it stands between two
+#: others, so that its neighbours show at the edges, in a jittered crop with noise (harder:
+#: docs/benchmarks.md, "Letters").
+RENDERINGS = ("glyph", "line")
+#: ``line`` crops: side as a multiple of the character's larger side, the crop centre's shift as
+#: a fraction of the side, rotation in degrees, blur radius and noise (0-255) up to.
+LINE_CROP, LINE_SHIFT, LINE_ROTATION, LINE_BLUR, LINE_NOISE = (1.35, 1.9), 0.12, 15, 0.6, 10
+#: ``line`` background and ink grey levels are drawn from these ranges.
+LINE_BACKGROUND, LINE_INK = (0, 60), (170, 255)
 
 
 def parse_chars(spec: str) -> list[str]:
@@ -180,7 +191,7 @@ class Face:
 
 
 def write_letters(out: str | Path, chars: str = "upper", size: int = 32, test_split: float = 0.25,
-                  seed: int = 0, fonts=None) -> dict:
+                  seed: int = 0, fonts=None, rendering: str = "glyph") -> dict:
     """Write ``out/train/<class>/<font>.png`` and ``out/test/<class>/<font>.png`` (or
     ``out/<class>/...`` when ``test_split`` is 0), one image per usable font and character,
     and ``out/letters.json``, the manifest: which font file, family and style drew each
@@ -188,7 +199,8 @@ def write_letters(out: str | Path, chars: str = "upper", size: int = 32, test_sp
     and why, the counts.
 
     ``chars``: see :func:`parse_chars` (default the capitals A-Z); class folders are named by
-    :func:`class_name`. ``test_split`` is the fraction of *families* held out, picked with
+    :func:`class_name`. ``rendering``: one of :data:`RENDERINGS` (``line`` draws each image
+    with its own fixed random jitter, so the set is the same every time). ``test_split`` is the fraction of *families* held out, picked with
     ``seed``. ``fonts``: folders to read font files from instead of the system's
     (:func:`system_font_dirs`). From the system's fonts at least :data:`MIN_FAMILIES`
     families must be usable, else the error names the Debian packages to install; from
@@ -205,6 +217,8 @@ def write_letters(out: str | Path, chars: str = "upper", size: int = 32, test_sp
         raise ZooError(f"test_split must be in [0, 1), got {test_split}")
     if size < 8:
         raise ZooError(f"size must be at least 8 pixels, got {size}")
+    if rendering not in RENDERINGS:
+        raise ZooError(f"rendering must be one of {', '.join(RENDERINGS)}, got {rendering!r}")
     wanted = parse_chars(chars)
     classes = [class_name(c) for c in wanted]
     folded = {}
@@ -242,7 +256,9 @@ def write_letters(out: str | Path, chars: str = "upper", size: int = 32, test_sp
         for face in faces:
             split = split_of[face.family]
             per_split = counts.setdefault(split, {})
-            for name, pixels in zip(classes, face.images):
+            images = face.images if rendering == "glyph" else \
+                [_render_in_line(face, char, wanted, size) for char in wanted]
+            for name, pixels in zip(classes, images):
                 folder = (tmp / split if test_split else tmp) / name
                 folder.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels, "L").convert("RGB").save(folder / f"{face.id}.png",
@@ -251,6 +267,7 @@ def write_letters(out: str | Path, chars: str = "upper", size: int = 32, test_sp
         counts = {split: dict(sorted(c.items())) for split, c in sorted(counts.items())}
         io.write_json(tmp / MANIFEST, {
             "chars": wanted, "classes": dict(zip(classes, wanted)), "size": size,
+            "rendering": rendering,
             "margin": margin_for(size), "test_split": test_split, "seed": seed,
             "font_dirs": [str(d) for d in dirs], "counts": counts,
             "families": {name: {"split": split_of[name],
@@ -298,6 +315,38 @@ def _render(font, char: str, size: int) -> np.ndarray | None:
     image = Image.new("L", (size, size))
     image.paste(glyph, ((size - glyph.width) // 2, (size - glyph.height) // 2))
     return np.asarray(image)
+
+
+def _render_in_line(face: Face, char: str, others: list[str], size: int) -> np.ndarray:
+    """``char`` as a crop of a line of text: between two of ``others`` in ``face``'s font, in
+    a square around it that shows parts of its neighbours, shifted, rotated, blurred and
+    noisy by amounts drawn (per font and character, the same each time) from the LINE_
+    ranges."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    rng = np.random.default_rng(zlib.crc32(f"{face.id}/{char}".encode()))
+    scale = 3 * size  # drawn large, area-averaged down
+    font = ImageFont.truetype(face.file, scale, index=face.index,
+                              layout_engine=ImageFont.Layout.BASIC)
+    left, right = rng.choice(others), rng.choice(others)
+    canvas = Image.new("L", (int(font.getlength(left + char + right)) + 2 * scale, 3 * scale))
+    ImageDraw.Draw(canvas).text((scale, scale), left + char + right, font=font, fill=255)
+    x0, y0, x1, y1 = font.getbbox(char)
+    start = scale + font.getlength(left)
+    centre_x, centre_y = start + (x0 + x1) / 2, scale + (y0 + y1) / 2
+    side = max(x1 - x0, y1 - y0, 0.3 * scale) * rng.uniform(*LINE_CROP)
+    centre_x += rng.uniform(-LINE_SHIFT, LINE_SHIFT) * side
+    centre_y += rng.uniform(-LINE_SHIFT, LINE_SHIFT) * side
+    canvas = canvas.rotate(rng.uniform(-LINE_ROTATION, LINE_ROTATION),
+                           center=(centre_x, centre_y), resample=Image.Resampling.BICUBIC)
+    crop = canvas.crop((round(centre_x - side / 2), round(centre_y - side / 2),
+                        round(centre_x + side / 2), round(centre_y + side / 2)))
+    crop = crop.resize((size, size), Image.Resampling.BOX).filter(
+        ImageFilter.GaussianBlur(rng.uniform(0, LINE_BLUR)))
+    background, ink = rng.uniform(*LINE_BACKGROUND), rng.uniform(*LINE_INK)
+    pixels = background + np.asarray(crop, np.float32) / 255 * (ink - background)
+    pixels += rng.normal(0, rng.uniform(0, LINE_NOISE), pixels.shape)
+    return np.clip(pixels, 0, 255).round().astype(np.uint8)
 
 
 def _usable_faces(files, wanted: list[str], size: int):

@@ -45,17 +45,21 @@ def digits_command(out, size, test_split, seed, resample):
               help="Seed of the family split.")
 @click.option("--fonts", "font_dirs", multiple=True, type=click.Path(file_okay=False),
               help="Read font files from this folder instead of the system's (repeatable).")
-def letters_command(out, chars, size, test_split, seed, font_dirs):
+@click.option("--rendering", type=click.Choice(["glyph", "line"]), default="glyph",
+              show_default=True,
+              help="glyph: each character alone, centred; line: cropped from a line of text "
+                   "(its neighbours show at the edges), jittered, blurred and noisy: harder.")
+def letters_command(out, chars, size, test_split, seed, font_dirs, rendering):
     """Write characters rendered from the installed typefaces to OUT, one folder per class.
 
     Each image is one character drawn by one font; the test split holds whole families, so a
     held-out image is a design never seen in training. Small letters go to NAME_small folders
     (a_small), safe on case-insensitive disks; OUT/letters.json says which font drew each image.
     """
-    from zoo.data.letters import write_letters  # numpy, Pillow, fontTools: only this command
+    from zoo.data import write_letters  # numpy, Pillow, fontTools: only this command
 
     summary = write_letters(out, chars=chars, size=size, test_split=test_split, seed=seed,
-                            fonts=list(font_dirs) or None)
+                            fonts=list(font_dirs) or None, rendering=rendering)
     for split, counts in summary["counts"].items():
         click.echo(f"{split}: {sum(counts.values())} images in {len(counts)} classes from "
                    f"{summary['families'][split]} typeface families")
