@@ -68,29 +68,32 @@ def test_finetune_reports_bad_files_and_trains(trained):
     assert f"Run written to {out}" in output
 
 
-def test_short_from_scratch_runs_default_to_no_augmentation(trained, digits):
-    """The measured default (docs/benchmarks.md): augmentation off for from-scratch runs under
-    16 epochs, logged and recorded; an explicit choice or a longer run keeps the recipe's."""
-    from zoo.tasks.image_classification import ImageClassificationTask
-
-    out, output = trained
-    assert "Augmentation: off (from scratch, 6 epochs < 16" in output
-    assert json.loads((out / "config.json").read_text())["options"]["no_augment"] is True
+def test_the_recipe_reads_the_data_and_an_explicit_option_wins(trained):
+    """The defaults the run did not get from the command line are resolved from its data
+    (zoo.recipes), logged in one line and kept in config.json; --epochs and --lr were given."""
     import zoo
 
+    out, output = trained
+    config = json.loads((out / "config.json").read_text())
+    resolved = config["recipe"]["resolved"]
+    train = len(json.loads((out / "splits.json").read_text())["train"])
+    assert config["recipe"]["basis"].startswith(f"{train} training images in 10 classes")
+    assert {"batch_size", "patience", "min_steps"} <= set(resolved)
+    assert not {"epochs", "lr"} & set(resolved)  # given explicitly: they win
+    options = config["options"]
+    assert (options["epochs"], options["lr"]) == (6, 0.003)
+    assert all(options[name] == value for name, value in resolved.items())
+    assert resolved["batch_size"] in (8, 16, 32) and train // resolved["batch_size"] >= 10
+    (line,) = [line for line in output.splitlines() if line.startswith("Recipe for ")]
+    assert f"batch-size {resolved['batch_size']}" in line and "epochs" not in line.replace(
+        "an epoch passes", "")
+    # a short from-scratch run trains without augmentation (docs/benchmarks.md)
+    assert resolved["no_augment"] is True
     assert not [layer for layer in zoo.load_model(out / "model.keras").layers
                 if layer.name == "augment"]
-
-    def no_augment(**options):
-        task = ImageClassificationTask(backbone=BACKBONE, data=str(digits), **options)
-        task.log = lambda line: None
-        task.check()
-        return task.options["no_augment"]
-
-    assert no_augment(weights="none", epochs=8) is True
-    assert no_augment(weights="none", epochs=16) is False
-    assert no_augment(weights="none", epochs=8, augment="rotation") is False
-    assert no_augment(weights="none", epochs=30, no_augment=True) is True
+    # at least two validation images per class
+    val = json.loads((out / "splits.json").read_text())["val"]
+    assert min(np.bincount([label for _, label in val], minlength=10)) >= 2
 
 
 def test_run_directory_is_complete_and_reloads(trained, digits):
@@ -271,3 +274,76 @@ def test_weights_run_starts_from_that_runs_backbone(trained, digits, zoo_caches,
     (text_run / "config.json").write_text(json.dumps({"task": "text", "model": "gru_classifier"}))
     with pytest.raises(zoo.ZooError, match="with no backbone; --weights RUN takes a run of"):
         zoo.create_backbone(BACKBONE, weights=str(text_run), input_shape=32)
+
+
+@pytest.mark.parametrize("feature_cache, killed_at", [("auto", 3), ("off", 1)])
+def test_cached_and_streaming_stage_1_give_the_same_kind_of_run(trained, digits, tmp_path,
+                                                                sigkill_after_checkpoint,
+                                                                feature_cache, killed_at):
+    """Stage 1 on cached features (the default) and streamed images (--feature-cache off):
+    killed inside stage 1 and resumed with --resume alone, each continues with its stored
+    options, writes the same files with no gap or repeat in its history, and exports verified."""
+    import zoo
+
+    base, _ = trained
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "zoo", "finetune", BACKBONE, "--data", str(digits),
+               "--weights", str(base), "--image-size", "32", "--head-epochs", "5",
+               "--epochs", "3", "--fine-tune-epochs", "2", "--patience", "0",
+               "--feature-cache", feature_cache, "--out", str(out)]
+    assert sigkill_after_checkpoint(command, out, epoch=killed_at) >= killed_at
+    config = json.loads((out / "config.json").read_text())
+    resumed = _zoo("finetune", BACKBONE, "--data", digits, "--resume", "--out", out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text()) == config
+    streaming = "Stage 1 streams the images through the frozen backbone every epoch " \
+                "(--feature-cache off)"
+    assert (streaming in resumed.stdout) == (feature_cache == "off")
+    rows = [line.split(",")[:2] for line in (out / "history.csv").read_text().splitlines()[1:]]
+    head = 5 if feature_cache == "auto" else 3
+    assert [int(epoch) for epoch, _ in rows] == list(range(1, head + 3))
+    assert [stage for _, stage in rows] == ["head"] * head + ["fine-tune"] * 2
+    for name in ("model.keras", "metrics.json", "curves.png", "report.html", "splits.json",
+                 "checkpoints/best.weights.h5"):
+        assert (out / name).is_file(), name
+    assert not list((out / "checkpoints").glob("*.substitute.weights.h5"))
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.5  # chance 0.1
+    assert zoo.export(out, format="tflite", log=lambda line: None)["passed"]
+
+
+def test_frozen_stage_matches_a_logistic_regression_on_the_same_features(trained, digits,
+                                                                          tmp_path):
+    """With its defaults, the head trained on a real backbone's cached features (10 labelled
+    images per class) classifies held-out digits as well as scikit-learn's logistic regression
+    fitted on the same images' pooled features, within two test images."""
+    import shutil
+
+    from sklearn.linear_model import LogisticRegression
+
+    import zoo
+    from zoo.data import load_images
+    from zoo.tasks.image_classification import feature_extractor
+
+    base, _ = trained
+    few = tmp_path / "few"
+    for folder in sorted((digits / "train").iterdir()):
+        (few / folder.name).mkdir(parents=True)
+        for image in sorted(p for p in folder.iterdir() if p.suffix == ".png")[:10]:
+            shutil.copy(image, few / folder.name / image.name)
+    run = zoo.finetune(BACKBONE, few, weights=str(base), image_size=32, fine_tune_epochs=0,
+                       out=str(tmp_path / "frozen"), log=lambda line: None)
+    test = sorted((path, int(label.name)) for label in (digits / "test").iterdir()
+                  for path in label.glob("*.png"))
+    frozen = run.evaluate(digits / "test")["accuracy"]
+
+    extractor = feature_extractor(run.load_model())
+
+    def pooled(paths):
+        features = np.asarray(extractor(load_images(paths, (32, 32)), training=False))
+        return features.mean(axis=(1, 2)) if features.ndim == 4 else features
+
+    train = run.run.splits["train"]
+    probe = LogisticRegression(max_iter=5000).fit(pooled([p for p, _ in train]),
+                                                  [label for _, label in train])
+    referee = probe.score(pooled([p for p, _ in test]), [label for _, label in test])
+    assert frozen >= referee - 2 / len(test), (frozen, referee)

@@ -60,7 +60,7 @@ def image_defaults(train_images: int) -> dict:
     small = train_images < SMALL_SET
     return {"batch_size": batch_size(train_images), "lr": LR[small], "epochs": EPOCHS[small],
             "patience": PATIENCE[small], "min_steps": MIN_STEPS,
-            "head_epochs": HEAD_EPOCHS, "head_patience": HEAD_PATIENCE}
+            "head_epochs": HEAD_EPOCHS}
 
 
 def val_count(class_images: int, fraction: float) -> int:

@@ -213,6 +213,8 @@ class ImageClassificationTask(Task):
         resolve: the engine restored the run's own values."""
         opts = self.options
         defaults = recipes.image_defaults(len(folder.splits["train"]))
+        if not self.pretrained:  # no frozen stage
+            defaults.pop("head_epochs")
         resolved = {name: value for name, value in defaults.items()
                     if name in opts and opts[name] is None}
         opts.update(resolved)
@@ -464,7 +466,7 @@ class ImageClassificationTask(Task):
             png = run.file(f"confusion-{folder.root.name}.png")
         if not items:
             raise ZooError(f"no images to evaluate on in {source}")
-        model = run.load_model()
+        model = run.load_model(compile=False)
         ds = image_dataset(items, self.size, self.options["batch_size"])
         probabilities = model.predict(ds, verbose=0)
         labels = np.asarray([c for _, c in items])
@@ -505,7 +507,7 @@ class ImageClassificationTask(Task):
         if not items:
             return []
         classes = run.labels
-        probabilities = np.asarray(run.load_model().predict(
+        probabilities = np.asarray(run.load_model(compile=False).predict(
             image_dataset(items, self.size, self.options["batch_size"]), verbose=0))
         labels = np.asarray([c for _, c in items])
         rows = []
@@ -532,7 +534,7 @@ class ImageClassificationTask(Task):
         from zoo.metrics import rankings
 
         paths = images_to_predict(inputs, self.log)
-        probabilities = predict_images(run.load_model(), paths, self.size, batch_size)
+        probabilities = predict_images(run.load_model(compile=False), paths, self.size, batch_size)
         return [{"path": path, **ranking}
                 for path, ranking in zip(paths, rankings(probabilities, run.labels, top_k))]
 
