@@ -3,7 +3,15 @@ interrupting a real training run (in process, or a CLI run killed with SIGKILL),
 TensorBoard logs back with TensorBoard's own reader, classifying with an exported file in
 MediaPipe Tasks, and a port where nothing listens (offline)."""
 
+import os
+
 import pytest
+
+
+def pytest_configure(config):
+    # A developer's own MLflow server must not receive the suite's runs (zoo-mlflow logs every
+    # run when this is set); its tests start their own server.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 class Interrupted(Exception):

@@ -164,21 +164,14 @@ def test_plugin_preprocess_callable_is_serializable(tmp_path, monkeypatch):
         Preprocess("sideways")
 
 
-def test_preprocess_passes_keras_layer_checks():
-    """Keras' own harness: serialization, a training step, and mixed precision."""
-    from keras.src.testing.test_case import TestCase
-
+@pytest.mark.parametrize("mode", ["caffe", "torch"])
+def test_preprocess_passes_the_layer_check(mode, tmp_path):
+    """zoo.testing's layer check: serialization, a saved model reloaded, mixed precision."""
     from zoo.layers import Preprocess
+    from zoo.testing import check_layer
 
-    class Check(TestCase):
-        def runTest(self):
-            for mode in ("caffe", "torch"):
-                self.run_layer_test(Preprocess, {"mode": mode}, input_shape=(2, 4, 4, 3),
-                                    expected_output_shape=(2, 4, 4, 3),
-                                    expected_num_trainable_weights=0,
-                                    supports_masking=False, run_mixed_precision_check=True)
-
-    Check().runTest()
+    check_layer(Preprocess, {"mode": mode}, (2, 4, 4, 3), expected_output_shape=(2, 4, 4, 3),
+                expected_num_trainable_weights=0, supports_masking=False, workdir=tmp_path)
 
 
 def test_preprocess_converts_to_builtin_tflite_ops(tmp_path):

@@ -126,6 +126,16 @@ def test_train_help_lists_the_models_task_options(run_zoo):
         "'acme_mlp' is a whole model"]
 
 
+def run_trained_with(path, plugin: str, version: str, model: str,
+                     task: str = "image_classification"):
+    """A run directory as training with ``plugin`` left it (its config.json), to use without it."""
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({
+        "task": task, "model": model, "options": {},
+        "versions": {"zoo": "0.2.0", "plugins": {"keras-zoo": "0.2.0", plugin: version}}}))
+    return path
+
+
 def test_a_run_whose_plugin_is_gone_names_the_distribution(run_zoo, tmp_path):
     run = tmp_path / "orchid-1"
     run.mkdir()
@@ -135,8 +145,31 @@ def test_a_run_whose_plugin_is_gone_names_the_distribution(run_zoo, tmp_path):
     for command in (("evaluate", str(run)), ("export", str(run))):
         result = run_zoo(*command, plugins=ACME)
         assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
-        assert "was trained with zoo-orchid 0.3.0, not loaded here: zoo plugins install " \
+        assert "was trained with zoo-orchid 0.3.0, which is not installed: zoo plugins install " \
                "zoo-orchid" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_resuming_a_run_whose_plugin_is_gone_names_the_distribution(run_zoo, tmp_path, command):
+    run = run_trained_with(tmp_path / "orchid-1", "zoo-orchid", "0.3.0", "orchid_net")
+    result = run_zoo(command, "orchid_net", "--data", str(tmp_path), "--out", str(run),
+                     "--resume", plugins=("zoo-acme", "zoo-transfer"))
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    kind = "model" if command == "train" else "backbone"
+    assert result.stderr.startswith(f"Error: unknown {kind} 'orchid_net'"), result.stderr
+    assert result.stderr.rstrip().endswith(
+        f"{run} was trained with zoo-orchid 0.3.0, which is not installed: zoo plugins install "
+        f"zoo-orchid"), result.stderr
+
+
+def test_a_run_whose_plugin_failed_to_load_says_why_not_install(run_zoo, tmp_path):
+    run = run_trained_with(tmp_path / "broken-1", "zoo-broken", "0.1.0", "broken_net",
+                           task="zoo_broken.tasks:BrokenTask")
+    result = run_zoo("evaluate", str(run), plugins=("zoo-broken",))
+    assert result.returncode == 1 and "zoo plugins install" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "was trained with zoo-broken 0.1.0, which failed to load (ImportError: No module named "
+        "'acme_secret_sauce'): fix or reinstall it, see 'zoo plugins list'"), result.stderr
 
 
 def test_a_missing_default_head_names_the_plugin_that_provides_it(run_zoo, tmp_path):
@@ -145,6 +178,29 @@ def test_a_missing_default_head_names_the_plugin_that_provides_it(run_zoo, tmp_p
                      "--out", str(tmp_path / "run"), plugins=ACME)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "unknown head 'classifier'" in result.stderr
-    assert "the default --head and --loss come from the zoo-transfer plugin, which is disabled" \
-        in result.stderr, result.stderr
+    assert "the default --head and --loss come from zoo-transfer, which is disabled: enable it " \
+           "in ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS; or pass --head" in result.stderr, \
+        result.stderr
     assert not (tmp_path / "run").exists()  # failed before the run directory was made
+
+
+def test_a_default_head_whose_plugin_failed_says_why_not_install(run_zoo, tmp_path,
+                                                                  pip_install_target):
+    # a zoo-transfer that fails to import, found before the real one
+    source = tmp_path / "zoo-transfer"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "zoo-transfer"\nversion = "9.9"\n'
+        '[project.entry-points.zoo]\ntransfer = "zoo_transfer_broken"\n')
+    (source / "zoo_transfer_broken.py").write_text("import keras_zoo_heads_v9\n")
+    pip_install_target(tmp_path / "site", source)
+    result = run_zoo("finetune", "mobilenet_v2", "--data", str(tmp_path), "--weights", "none",
+                     "--out", str(tmp_path / "run"), plugins=("zoo-transfer",),
+                     path=[tmp_path / "site"])
+    assert result.returncode == 1
+    error = result.stderr.splitlines()[-1]
+    assert "the default --head and --loss come from zoo-transfer, which failed to load " \
+           "(ModuleNotFoundError: No module named 'keras_zoo_heads_v9'): fix or reinstall it" \
+        in error, result.stderr
+    assert "install or enable it" not in error

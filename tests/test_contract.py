@@ -4,6 +4,7 @@
 without a test here and a section in docs/writing-plugins.md fails this file.
 """
 
+import csv
 import dataclasses
 import json
 import re
@@ -35,7 +36,13 @@ HOOK_TESTS = {
     "zoo_callbacks": [
         "test_plugins.py::test_plugin_callbacks_join_every_task_and_a_failing_one_is_skipped",
         "test_plugins.py::test_a_broken_plugin_is_reported_once_and_skipped",
+        "test_plugins.py::test_scaffolded_plugin_installs_lists_and_passes_its_own_tests",
+        "test_engine.py::test_a_bare_callback_and_one_that_raises_leave_training_complete",
         "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_data_commands": [
+        "test_plugins.py::test_scaffolded_plugin_installs_lists_and_passes_its_own_tests",
+        "test_contract.py::test_a_plugin_written_from_the_docs_works"],
+    "zoo_after_export": ["test_contract.py::test_a_plugin_written_from_the_docs_works"],
 }
 
 
@@ -48,7 +55,8 @@ def test_every_hookspec_has_tests_and_a_docs_section():
     docs = DOCS.read_text()
     assert hookspec_names() == sorted(HOOK_TESTS), "add the new hook to HOOK_TESTS"
     for hook, tests in HOOK_TESTS.items():
-        assert f"### `{hook}`" in docs, f"docs/writing-plugins.md has no section for {hook}"
+        assert re.search(rf"^### `{hook}\(", docs, flags=re.M), \
+            f"docs/writing-plugins.md has no section for {hook}"
         for test in tests:
             module, _, function = test.partition("::")
             assert f"def {function}(" in (TESTS / module).read_text(), f"{test} is missing"
@@ -124,7 +132,8 @@ print(json.dumps({"metrics": run.metrics, "evaluate": run.evaluate(), "rows": ro
                   "labels": run.labels, "exports": exports}))
 """
 
-#: Both trained models and their TFLite files, reloaded in a fresh process and run side by side.
+#: The trained models and their TFLite files, reloaded in a fresh process and run side by side
+#: as an app runs them; the regressor's int8 file gives uint8 values an app dequantizes.
 RELOAD = """
 import json, sys
 import numpy as np
@@ -135,16 +144,24 @@ def tflite(path, x):
     interpreter = Interpreter(model_path=path)
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scale, zero_point = inp["quantization"]
+    if scale:
+        x = np.round(x / scale + zero_point)
     interpreter.set_tensor(inp["index"], x[None].astype(inp["dtype"]))
     interpreter.invoke()
-    return interpreter.get_tensor(out["index"])[0]
+    value = interpreter.get_tensor(out["index"])[0]
+    scale, zero_point = out["quantization"]
+    kind = (out["name"], np.dtype(out["dtype"]).name)
+    return ((value.astype("float32") - zero_point) * scale if scale else value), kind
 
-agree = {}
-for run, x in ((sys.argv[1], np.full((32, 32, 3), 200.0, "float32")),
-               (sys.argv[2], np.linspace(0.1, 1000.0, 13).astype("float32"))):
+agree, kinds = {}, {}
+for run, x, name in ((sys.argv[1], np.full((32, 32, 3), 200.0, "float32"), "model-none"),
+                     (sys.argv[2], np.linspace(0.1, 1000.0, 13).astype("float32"), "model-none"),
+                     (sys.argv[3], np.full((32, 32, 3), 90.0, "float32"), "model-int8")):
     keras_scores = zoo.load_model(run + "/model.keras").predict(x[None], verbose=0)[0]
-    agree[run] = float(np.abs(keras_scores - tflite(run + "/exports/model-none.tflite", x)).max())
-print(json.dumps(agree))
+    got, kinds[run] = tflite(f"{run}/exports/{name}.tflite", x)
+    agree[run] = float(np.abs(keras_scores - got).max())
+print(json.dumps({"agree": agree, "kinds": kinds}))
 """
 
 
@@ -152,7 +169,8 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     package = tmp_path / "zoo-tinynets"
     files = docs_files(DOCS.read_text())
     assert {"pyproject.toml", "zoo_tinynets/plugin.py", "zoo_tinynets/parts.py",
-            "zoo_tinynets/tabular.py", "tests/test_tinynets.py"} <= set(files)
+            "zoo_tinynets/tabular.py", "zoo_tinynets/regression.py",
+            "tests/test_tinynets.py"} <= set(files)
     for relative, text in files.items():
         (package / relative).parent.mkdir(parents=True, exist_ok=True)
         (package / relative).write_text(text)
@@ -173,7 +191,8 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     mine = sorted((row["kind"], row["name"]) for row in rows if row["plugin"] == "zoo-tinynets")
     assert mine == [("backbone", "tiny_cnn"), ("head", "mlp_head"),
                     ("initializer", "fan_in_uniform"), ("layer", "channel_scale"),
-                    ("loss", "smooth_l1"), ("model", "tabular_mlp"), ("model", "tiny_classifier")]
+                    ("loss", "smooth_l1"), ("model", "tabular_mlp"), ("model", "tiny_classifier"),
+                    ("model", "tiny_regressor")]
     table = run_zoo("list", **with_site).stdout
     assert re.search(r"^  channel_scale +zoo-tinynets", table, flags=re.M)
     plugin_rows = {r["name"]: r for r in json.loads(
@@ -185,10 +204,18 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
 
     # The docs' own tests save a model built with the plugin's layer and loss through zoo.get;
     # reload that file in a fresh process, where nothing has imported the plugin's modules.
+    # They also put the layer through zoo.testing.check_layer and the regression task through
+    # check_task (trained, resumed, evaluated, predicted, every declared export verified).
     own_tests = run_zoo("-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run"),
-                        str(package / "tests"), **with_site,
+                        str(package / "tests"), **with_site, timeout=300,
                         code="import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))")
     assert own_tests.returncode == 0, own_tests.stdout[-3000:]
+    assert "7 passed" in own_tests.stdout, own_tests.stdout[-3000:]
+    (checked,) = (tmp_path / "run").glob("test_the_regression_task*0/check/run")
+    # the plugin's zoo_after_export hook saw each of check_task's five exports
+    assert [line.split()[:2] for line in (checked / "tinynets-exports.txt").read_text()
+            .splitlines()] == [["tflite", q] for q in ("none", "float16", "dynamic", "int8")] + \
+        [["saved_model", "none"]]
     (saved,) = (tmp_path / "run").glob("test_a_model_using*0/model.keras")  # not *current
     loaded = run_zoo(str(saved), code=LOAD, **with_site)
     assert loaded.stdout.strip() == "reloaded", loaded.stderr[-3000:]
@@ -239,6 +266,31 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     evaluated = run_zoo("evaluate", str(tabular_run), "--data", str(table), **cli)
     assert evaluated.returncode == 0 and "178 examples" in evaluated.stdout, evaluated.stderr
 
-    reloaded = run_zoo(str(image_run), str(tabular_run), code=RELOAD, **cli)
+    reloaded = run_zoo(str(image_run), str(tabular_run), str(checked), code=RELOAD, **cli)
     assert reloaded.returncode == 0, reloaded.stderr[-3000:]
-    assert all(diff < 1e-4 for diff in json.loads(reloaded.stdout.splitlines()[-1]).values())
+    result = json.loads(reloaded.stdout.splitlines()[-1])
+    assert result["agree"][str(image_run)] < 1e-4 and result["agree"][str(tabular_run)] < 1e-4
+    # the regressor's int8 file: a uint8 output named Identity, dequantized as the docs say
+    assert result["kinds"][str(checked)] == ["Identity", "uint8"]
+    assert result["agree"][str(checked)] < 0.03
+
+    # The image regressor through the CLI, on the data its zoo data command writes: --patience
+    # stops on its declared figure (a huge learning rate makes val_mae jump about), and
+    # zoo evaluate prints its headline figures.
+    ink = tmp_path / "ink"
+    wrote = run_zoo("data", "tinynets-ink", str(ink), "--per-class", "8", **cli)
+    assert wrote.returncode == 0 and (ink / "ink.csv").is_file(), wrote.stderr[-3000:]
+    ink_run = tmp_path / "runs" / "ink"
+    trained = run_zoo("train", "tiny_regressor", "--data", str(ink / "ink.csv"), "--epochs", "40",
+                      "--patience", "2", "--lr", "0.5", "--out", str(ink_run), **cli)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    summary = json.loads((ink_run / "metrics.json").read_text())["training"]
+    assert summary["monitor"] == "val_mae" and summary["stopped_early"]
+    history = [float(row["val_mae"]) for row in csv.DictReader(
+        (ink_run / "history.csv").read_text().splitlines())]
+    assert len(history) == summary["epochs"] == summary["best_epoch"] + 2 < 40
+    assert min(history) == history[summary["best_epoch"] - 1]  # the last 2 epochs did not beat it
+    evaluated = run_zoo("evaluate", str(ink_run), **cli)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert re.search(r"^Held-out \(val split, \d+ examples\): mae \d+\.\d{4}, rmse \d+\.\d{4}$",
+                     evaluated.stdout, flags=re.M), evaluated.stdout

@@ -127,21 +127,38 @@ def test_zoo_runs_lists_the_run_with_its_figures(resumed, tmp_path):
 
 
 def test_zoo_runs_shows_the_export(resumed, tmp_path):
+    from zoo_cli.main import cli
+
     out, _ = resumed
     exports = out / "exports"
     exports.mkdir(exist_ok=True)
-    (exports / "model_int8.tflite").write_bytes(b"x" * 2048)
-    (exports / "export-report.json").write_text(json.dumps({"model_int8.tflite": {
-        "format": "tflite", "quantize": "int8", "size_bytes": 2048, "passed": True,
-        "agreement": 0.98, "latency_ms": 0.3}}))
+    # an int8 export rejected, then one that passed: export-report.json as zoo export leaves it
+    (exports / "model-int8.rejected.tflite").write_bytes(b"x" * 3072)
+    (exports / "model-int8.tflite").write_bytes(b"x" * 2048)
+    (exports / "export-report.json").write_text(json.dumps({
+        "model-int8.rejected.tflite": {
+            "format": "tflite", "quantize": "int8", "size_bytes": 3072, "passed": False,
+            "failure": "agrees with the Keras model on only 41%", "agreement": 0.41},
+        "model-int8.tflite": {
+            "format": "tflite", "quantize": "int8", "size_bytes": 2048, "passed": True,
+            "agreement": 0.98, "latency_ms": 0.3}}))
     try:
         [row] = [r for r in zoo.list_runs(out.parent) if r["name"] == "digits-1"]
-        assert row["exports"] == [{"artifact": "model_int8.tflite", "format": "tflite",
-                                   "quantize": "int8", "size_bytes": 2048, "verified": True,
-                                   "exists": True}]
+        assert row["exports"] == [
+            {"artifact": "model-int8.tflite", "format": "tflite", "quantize": "int8",
+             "size_bytes": 2048, "verified": True, "rejected": False, "exists": True},
+            {"artifact": "model-int8.rejected.tflite", "format": "tflite", "quantize": "int8",
+             "size_bytes": 3072, "verified": False, "rejected": True, "exists": True}]
+        table = CliRunner().invoke(cli, ["runs", str(out.parent)], catch_exceptions=False)
+        [line] = [line for line in table.output.splitlines() if line.startswith("digits-1")]
+        assert line.endswith("tflite/int8 2.0 KB verified, tflite/int8 3.0 KB rejected, kept "
+                             "as model-int8.rejected.tflite"), line
+        assert "NOT verified" not in table.output
         path = zoo.report(out, log=lambda line: None)
         page = path.read_text()
-        assert "model_int8.tflite" in page and "int8" in page and "2.0 KB" in page
+        assert "model-int8.tflite" in page and "model-int8.rejected.tflite" in page
+        assert page.index("model-int8.tflite") < page.index("model-int8.rejected.tflite")
+        assert "2.0 KB" in page
     finally:
         shutil.rmtree(exports)
 

@@ -14,6 +14,7 @@ ZooError with a "did you mean".
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Callable
 
@@ -21,8 +22,7 @@ from zoo import engine, reports
 from zoo.errors import ZooError
 from zoo.registry import registry
 from zoo.runs import Run
-from zoo.tasks import task_class, task_for_run
-from zoo.tasks.image_classification import ImageClassificationTask
+from zoo.tasks import FINETUNE_TASKS, task_class, task_for_run
 from zoo.tasks.image_pretraining import ImagePretrainingTask
 
 
@@ -79,8 +79,23 @@ class RunResult:
 
 def finetune(backbone: str, data: str | Path, log: Callable[[str], None] = print,
              **options) -> RunResult:
-    """Fine-tune ``backbone`` on the class-per-folder images in ``data``; see ``zoo finetune``."""
-    return _train_backbone(ImageClassificationTask, backbone, data, log, options)
+    """Fine-tune ``backbone`` on the class-per-folder images in ``data``, or with
+    ``head="multilabel"`` or ``head="regression"`` on a CSV of image paths and targets; see
+    ``zoo finetune``."""
+    return _train_backbone(finetune_task(options.get("head")), backbone, data, log, options)
+
+
+def finetune_task(head: str | None) -> type:
+    """The task ``zoo finetune`` runs for ``head`` (None: the default classifier), by the kind
+    of outputs the head makes (``zoo.Head.task``); a head no task trains is refused here,
+    before any data is read."""
+    if head is None:
+        return task_class(FINETUNE_TASKS["classification"])
+    spec = registry().spec("head", head)
+    if spec.task not in FINETUNE_TASKS:
+        raise ZooError(f"head {spec.name!r} is for {spec.task}, which zoo finetune does not "
+                       f"train; it trains {', '.join(FINETUNE_TASKS)} heads (zoo list heads)")
+    return task_class(FINETUNE_TASKS[spec.task])
 
 
 def pretrain(backbone: str, data: str | Path, log: Callable[[str], None] = print,
@@ -91,18 +106,29 @@ def pretrain(backbone: str, data: str | Path, log: Callable[[str], None] = print
 
 
 def _train_backbone(task_class, backbone, data, log, options) -> RunResult:
-    task = task_class(backbone=backbone, data=None if data is None else str(data), **options)
-    return RunResult(engine.train(task, log=log), log=log)
+    with _naming_missing_plugins_on_resume(options):
+        task = task_class(backbone=backbone, data=None if data is None else str(data), **options)
+        return RunResult(engine.train(task, log=log), log=log)
 
 
 def train(model_name: str, data: str | Path | None = None, log: Callable[[str], None] = print,
           **options) -> RunResult:
     """Train model ``model_name`` (a registered model) with the task its spec names."""
-    spec = registry().spec("model", model_name)
-    if data is not None:
-        options["data"] = str(data)
-    task = task_class(spec.task)(spec.name, **options)
-    return RunResult(engine.train(task, log=log), log=log)
+    with _naming_missing_plugins_on_resume(options):
+        spec = registry().spec("model", model_name)
+        if data is not None:
+            options["data"] = str(data)
+        task = task_class(spec.task)(spec.name, **options)
+        return RunResult(engine.train(task, log=log), log=log)
+
+
+def _naming_missing_plugins_on_resume(options: dict):
+    """``resume=True`` into a run trained with a plugin that is gone now: errors name that
+    plugin and how to get it back, as ``evaluate`` does (else "unknown model" is all they say)."""
+    run = Run(options["out"]) if options.get("resume") and options.get("out") else None
+    if run is None or not run.config_path.is_file():
+        return contextlib.nullcontext()
+    return run.naming_missing_plugins()
 
 
 def train_options(model_name: str) -> dict:

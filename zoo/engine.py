@@ -96,7 +96,8 @@ def _train(task: Task, run: Run, data: TaskData, log) -> dict:
     if not all(isinstance(c, keras.callbacks.Callback) for c in task_callbacks):
         raise ZooError(f"{_who(task)}.callbacks returned {_kinds(task_callbacks)}; expected "
                        f"keras.callbacks.Callback objects")
-    guards = plugin_callbacks(run, task, log)
+    # Trackers record the run once: on the chief, which writes the run directory.
+    guards = plugin_callbacks(run, task, log) if distribute.is_chief() else []
     summary = loop.fit(model, distribute.distribute_data(data, task.strategy,
                                                          task.global_batch_size),
                        run, stages, monitor=task.MONITOR, callbacks=task_callbacks,

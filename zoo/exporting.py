@@ -39,7 +39,7 @@ from zoo import engine, io, tflite_metadata
 from zoo.errors import ZooError
 from zoo.nested import nested_layers
 from zoo.progress import progress
-from zoo.runs import EXPORT_REPORT, Run
+from zoo.runs import EXPORT_REPORT, Run, rejected_path
 from zoo.tasks import task_for_run
 from zoo.tasks.exports import EXPORT_FORMATS, FORMATS, QUANTIZATIONS, ExportSpec
 
@@ -160,7 +160,7 @@ def export_artifact(spec: ExportSpec, format: str, quantize: str, target, calibr
         report = check_artifact(tmp, spec, quantize, num_threads)
         report["artifact"] = str(target)
         if not report["passed"]:
-            rejected = target.with_name(target.stem + ".rejected" + target.suffix)
+            rejected = rejected_path(target)
             _replace(tmp, rejected)
             report["artifact"] = str(rejected)
             write_report(rejected, report)
@@ -227,12 +227,15 @@ def check_artifact(artifact, spec: ExportSpec, quantize: str, num_threads: int =
 def check_in_client(artifact, spec: ExportSpec, litert_scores, judged: dict, noun: str) -> dict:
     """``judged`` with a ``standard_metadata`` entry: the file run in MediaPipe Tasks'
     classifier on the held-out examples as an app hands them over (raw pixels or texts). It
-    fails when MediaPipe refuses the file, and warns when MediaPipe's top class differs from
-    the LiteRT run's (the same model fed by the metadata's preprocessing) on over 1%."""
+    fails when MediaPipe refuses the file, and warns when MediaPipe's answer (the top class; a
+    multi-label model's labels at its threshold) differs from the LiteRT run's (the same model
+    fed by the metadata's preprocessing) on over 1%."""
     standard = spec.standard_metadata
     inputs = standard.client_inputs if standard.client_inputs is not None else spec.examples[0]
     entry = {"kind": standard.kind, "client": f"MediaPipe Tasks {standard.client}",
-             "labels": len(spec.labels)}
+             "labels": len(spec.labels),
+             "compared": "top class" if standard.threshold is None else
+             f"labels scoring {standard.threshold:g} or more"}
     try:
         with _captured_stderr():  # MediaPipe's C++ logs
             names = tflite_metadata.client_answers(artifact, standard, inputs)
@@ -242,18 +245,30 @@ def check_in_client(artifact, spec: ExportSpec, litert_scores, judged: dict, nou
                                               f"file: {reason}"} if judged["passed"] else {}
         return {**judged, "standard_metadata": {**entry, "loads": False, "error": reason},
                 **failed}
-    litert = [spec.labels[i] for i in np.asarray(litert_scores).argmax(-1)]
+    litert = client_answers_from_scores(spec, litert_scores)
     agreement = float(np.mean([a == b for a, b in zip(names, litert)]))
     entry.update(loads=True, agreement_with_litert=agreement, examples=len(names))
     if spec.truth is not None:
-        entry["accuracy"] = float(np.mean([name == spec.labels[t]
-                                           for name, t in zip(names, spec.truth)]))
+        truth = client_answers_from_scores(spec, spec.truth) if standard.threshold is not None \
+            else [spec.labels[t] for t in spec.truth]
+        entry["accuracy"] = float(np.mean([a == b for a, b in zip(names, truth)]))
     flagged = list(judged["warnings"])
     if agreement < 0.99:
-        flagged.append(f"MediaPipe Tasks' {standard.client} gives LiteRT's top class on only "
-                       f"{agreement:.1%} of {len(names)} {noun}: its preprocessing from the "
-                       f"standard metadata differs from the model's")
+        flagged.append(f"MediaPipe Tasks' {standard.client} gives LiteRT's {entry['compared']} "
+                       f"on only {agreement:.1%} of {len(names)} {noun}: its preprocessing "
+                       f"from the standard metadata differs from the model's")
     return {**judged, "standard_metadata": entry, "warnings": flagged}
+
+
+def client_answers_from_scores(spec: ExportSpec, scores) -> list:
+    """What a classifier client answers for each row of ``scores`` (or of 0/1 truth rows): the
+    top label, or a multi-label model's sorted labels scoring at least its threshold."""
+    scores = np.asarray(scores)
+    threshold = spec.standard_metadata.threshold
+    if threshold is None:
+        return [spec.labels[i] for i in scores.argmax(-1)]
+    return [tuple(sorted(spec.labels[i] for i in np.flatnonzero(row >= threshold)))
+            for row in scores]
 
 
 def _outputs(spec: ExportSpec, tensors) -> dict:

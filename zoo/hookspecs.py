@@ -22,7 +22,8 @@ SUPPORTED_CONTRACTS = frozenset({1, 2, 3})
 #: The modules a plugin may import from keras-zoo, each exporting its API in ``__all__``.
 #: Anything else in the core is internal and may change without a contract bump.
 PLUGIN_API = ("zoo", "zoo.tasks", "zoo.training", "zoo.runs", "zoo.io", "zoo.data",
-              "zoo.metrics", "zoo.plots", "zoo.reports", "zoo.progress", "zoo.weights")
+              "zoo.metrics", "zoo.plots", "zoo.reports", "zoo.progress", "zoo.weights",
+              "zoo.testing")
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")

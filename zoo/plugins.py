@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import site
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -102,6 +103,8 @@ def _check_hook_names(module) -> None:
     """
     known = set(hookspecs.KIND_HOOKS.values()) | {"zoo_commands", *hookspecs.HOOK_CONTRACTS}
     newest = max(_declared_contracts(module))
+    declared = f"the module declares {newest}" if hasattr(module, "ZOO_CONTRACT") else \
+        "the module declares none, which means contract 1"
     for attr in dir(module):
         marked = hasattr(getattr(module, attr), "zoo_impl")  # pluggy's marker attribute
         if marked and attr not in known:
@@ -112,7 +115,7 @@ def _check_hook_names(module) -> None:
         needs = hookspecs.HOOK_CONTRACTS.get(attr, 1)
         if marked and needs > newest:
             raise ZooError(f"hook {attr} is part of plugin contract {needs}; declare "
-                           f"ZOO_CONTRACT = {needs} (the module declares {newest})")
+                           f"ZOO_CONTRACT = {needs} ({declared})")
 
 
 def _entry_points():
@@ -126,6 +129,37 @@ def _entry_points():
         version = dist.version if dist is not None else "?"
         requires = list(dist.requires or []) if dist is not None else []
         yield name, version, requires, ep
+
+
+def _path_files() -> set[tuple[str, str]]:
+    """(directory, name) of every .pth file in the site directories Python reads at startup."""
+    directories = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        directories.append(site.getusersitepackages())
+    found = set()
+    for directory in directories:
+        try:
+            found.update((directory, name) for name in os.listdir(directory)
+                         if name.endswith(".pth"))
+        except OSError:  # a site directory that does not exist (yet)
+            continue
+    return found
+
+
+#: The .pth files Python processed when this process started (zoo is imported at startup).
+_processed_path_files = _path_files()
+
+
+def activate_new_path_files() -> None:
+    """Process the .pth files written since startup, as :mod:`site` did for the others.
+
+    ``pip install -e`` makes a package importable only through a .pth file: a path line, or
+    setuptools' import hook (``__editable__.*.pth``). Without this, a plugin installed
+    editable by ``zoo plugins install -e`` fails to import until the next process.
+    """
+    for directory, name in sorted(_path_files() - _processed_path_files):
+        site.addpackage(directory, name, None)
+        _processed_path_files.add((directory, name))
 
 
 def _core_version() -> str:

@@ -108,10 +108,32 @@ class Registry:
                      for s in self._index[other].get(name.lower(), [])]
         if elsewhere:
             return f"{name!r} is a {elsewhere[0]}, not a {kind}"
-        close = difflib.get_close_matches(name.lower(), list(self._index[kind]), n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
-            f"; see 'zoo list {plural(kind)}'"
-        return f"unknown {kind} {name!r}{hint}"
+        return f"unknown {kind} {name!r}; " + self._not_found_hint(
+            name, list(self._index[kind]), f"see 'zoo list {plural(kind)}'")
+
+    def _not_found_hint(self, name: str, names: list[str], otherwise: str) -> str:
+        """After "unknown NAME": the plugins that failed to load (one of them may provide it: a
+        "did you mean" would point elsewhere), else the close ``names``, else ``otherwise``."""
+        failed = [info for info in self.plugins.values() if info.status == "failed"]
+        if len(failed) == 1:
+            return f"it may come from {failed[0].name}, which {self.why_not_loaded(failed[0].name)}"
+        if failed:
+            return f"it may come from {' or '.join(info.name for info in failed)}, which " \
+                   f"failed to load: see 'zoo plugins list'"
+        close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+        return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else otherwise
+
+    def why_not_loaded(self, name: str) -> str:
+        """Why plugin distribution ``name`` is not in use, and the fix, to follow "NAME, which"
+        ("is not installed: zoo plugins install NAME"); "" when it is in use."""
+        info = self.plugins.get(plugin_loader.normalize(name))
+        if info is None:
+            return f"is not installed: zoo plugins install {name}"
+        if info.status == "disabled":
+            return "is disabled: enable it in ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS"
+        if info.status == "failed":
+            return f"failed to load ({info.error}): fix or reinstall it, see 'zoo plugins list'"
+        return ""
 
     def get(self, kind: str, name: str) -> Any:
         """The imported target object (a class or builder function) for ``name``."""
@@ -137,10 +159,8 @@ class Registry:
                      if plugin_loader.normalize(s.plugin) == plugin_loader.normalize(dist)]
         if not found:
             everything = [k for kind in KINDS for k in self._index[kind]]
-            close = difflib.get_close_matches(name.lower(), everything, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
-                "; see 'zoo list'"
-            raise ZooError(f"no component named {name!r}{hint}")
+            raise ZooError(f"no component named {name!r}; " +
+                           self._not_found_hint(name, everything, "see 'zoo list'"))
         return found
 
 
@@ -163,5 +183,6 @@ def reload_plugins() -> Registry:
 
     global _registry
     _registry = None
+    plugin_loader.activate_new_path_files()  # an editable install's path or import hook
     importlib.invalidate_caches()  # a package pip just wrote must be importable
     return registry()

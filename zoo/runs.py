@@ -57,6 +57,7 @@ STATE = "state.json"  # in CHECKPOINTS: where --resume starts
 LOGS = "logs"
 EXPORTS = "exports"
 EXPORT_REPORT = "export-report.json"  # in EXPORTS
+REJECTED = ".rejected"  # an export that failed verification: model-int8.rejected.tflite
 
 __all__ = ["Run", "History", "list_runs", "headline_figures"]
 
@@ -270,18 +271,20 @@ class Run:
 
     @contextlib.contextmanager
     def naming_missing_plugins(self):
-        """A ZooError raised inside also names the plugins the run needs that are missing."""
+        """A ZooError raised inside also names the plugins the run needs that are missing, and
+        why each is (not installed, disabled or failed to load) with its fix."""
         try:
             yield
         except ZooError as exc:
             missing = self.missing_plugins()
             if not missing:
                 raise
-            names = " ".join(missing)
-            raise ZooError(f"{exc}; {self.path} was trained with "
-                           f"{', '.join(f'{n} {v}' for n, v in missing.items())}, not loaded "
-                           f"here: zoo plugins install {names} (or enable it in "
-                           f"ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS)") from exc
+            named = []
+            for name, version in missing.items():
+                why = f", which {registry().why_not_loaded(name)}"
+                told = f"{name}{why}" in str(exc)  # the registry's "unknown NAME" said it
+                named.append(f"{name} {version}{'' if told else why}")
+            raise ZooError(f"{exc}; {self.path} was trained with {'; and '.join(named)}") from exc
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -308,7 +311,8 @@ def list_runs(root: str | Path = "runs") -> list[dict]:
     ``task``, ``model``, ``backbone``, ``data``, ``monitor``, ``best`` (best validation figure),
     ``best_epoch``, ``epochs``, ``seconds`` (wall time of training), ``heldout`` (the headline
     held-out metrics), ``created``, ``exports`` (one dict per artifact in export-report.json:
-    ``artifact``, ``format``, ``quantize``, ``size_bytes``, ``verified``, ``exists``),
+    ``artifact``, ``format``, ``quantize``, ``size_bytes``, ``verified``, ``rejected``,
+    ``exists``),
     ``problem``.
     """
     root = Path(root).expanduser()
@@ -390,9 +394,16 @@ def headline_figures(metrics: dict) -> dict:
     return {key: metrics[key] for key in keys if number(metrics.get(key))}
 
 
+def rejected_path(target: Path) -> Path:
+    """Where an export that failed verification is kept, beside the ``target`` it did not
+    replace."""
+    return target.with_name(target.stem + REJECTED + target.suffix)
+
+
 def export_rows(folder: Path) -> list[dict]:
     """One dict per artifact in ``folder``'s export-report.json (``artifact``, ``format``,
-    ``quantize``, ``size_bytes``, ``verified``, ``exists``); [] without a readable report."""
+    ``quantize``, ``size_bytes``, ``verified``, ``rejected``, ``exists``), the artifacts in
+    place first, then the attempts kept aside as rejected; [] without a readable report."""
     report = _read(folder / EXPORT_REPORT)
     if not isinstance(report, dict):
         return []
@@ -406,8 +417,10 @@ def export_rows(folder: Path) -> list[dict]:
             size = io.file_size(target)
         rows.append({"artifact": name, "format": entry.get("format"),
                      "quantize": entry.get("quantize") or "none", "size_bytes": size,
-                     "verified": entry.get("passed"), "exists": target.exists()})
-    return rows
+                     "verified": entry.get("passed"),
+                     "rejected": entry.get("passed") is False and REJECTED in target.suffixes,
+                     "exists": target.exists()})
+    return sorted(rows, key=lambda row: row["rejected"])
 
 
 def _unreadable(name: str, what) -> str:

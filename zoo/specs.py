@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from zoo.errors import ZooError
@@ -99,8 +100,9 @@ class Backbone(Component):
 class Head(Component):
     """Features in, outputs out: ``target`` is ``build(num_outputs, **options) -> keras Layer``.
 
-    ``task`` says what the outputs are (``classification``, ``multilabel``, ``regression``,
-    ``embedding``) so the trainer picks matching losses and metrics.
+    ``task`` says what the outputs are (``classification``, ``multilabel`` or ``regression``):
+    ``zoo finetune`` trains the head with the task for it (``zoo.tasks.FINETUNE_TASKS``), its
+    data, loss and metrics; a head of another kind is refused there, before any data is read.
     """
 
     task: str = "classification"
@@ -129,8 +131,8 @@ def import_target(target: str, what: str = "target", plugin: str = "") -> Any:
     try:
         obj = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ZooError(f"cannot import {what}{source}: {exc}; reinstall the plugin "
-                       f"or disable it with ZOO_DISABLE_PLUGINS={plugin or 'NAME'}") from exc
+        raise ZooError(f"cannot import {what}{source}: {exc}; "
+                       f"{_reinstall_hint(module_name, plugin)}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -138,3 +140,15 @@ def import_target(target: str, what: str = "target", plugin: str = "") -> Any:
             raise ZooError(f"{what}{source}: {module_name} has no attribute {attr!r}; "
                            f"the plugin's spec points at a missing object") from exc
     return obj
+
+
+def _reinstall_hint(module_name: str, plugin: str) -> str:
+    """What to do about a target that does not import: reinstall or disable its plugin, named by
+    the spec, else by the one distribution that installed the module's package."""
+    package = module_name.partition(".")[0]
+    if not plugin:
+        owners = dict.fromkeys(metadata.packages_distributions().get(package, []))
+        if len(owners) != 1:
+            return f"reinstall the plugin that provides {package}"
+        (plugin,) = owners
+    return f"reinstall {plugin} or disable it with ZOO_DISABLE_PLUGINS={plugin}"

@@ -165,20 +165,23 @@ def has_standard_metadata(flatbuffer: bytes) -> bool:
                for i in range(model.MetadataLength()))
 
 
-def client_answers(path, standard: StandardMetadata, inputs) -> list[str | None]:
-    """The top category name that MediaPipe Tasks' classifier of ``standard.kind`` gives for
-    each input (raw 0-255 RGB images, or texts), as an app gets it; None where it names none.
-    Raises ValueError or RuntimeError when MediaPipe refuses the file."""
+def client_answers(path, standard: StandardMetadata, inputs) -> list:
+    """What MediaPipe Tasks' classifier of ``standard.kind`` answers for each input (raw 0-255
+    RGB images, or texts), as an app gets it: the top category name (None where it names none),
+    or for a multi-label model (``standard.threshold``) the sorted tuple of the names scoring at
+    least the threshold. Raises ValueError or RuntimeError when MediaPipe refuses the file."""
     require_mediapipe()
     from mediapipe.tasks.python.core.base_options import BaseOptions
 
     base = BaseOptions(model_asset_path=str(path))
+    wanted = {"max_results": 1} if standard.threshold is None else \
+        {"max_results": -1, "score_threshold": standard.threshold}
     if standard.kind == "image_classifier":
         import mediapipe as mp
         from mediapipe.tasks.python import vision
 
         classifier = vision.ImageClassifier.create_from_options(
-            vision.ImageClassifierOptions(base_options=base, max_results=1))
+            vision.ImageClassifierOptions(base_options=base, **wanted))
 
         def classify(image):
             pixels = np.clip(np.round(image), 0, 255).astype(np.uint8)
@@ -188,12 +191,21 @@ def client_answers(path, standard: StandardMetadata, inputs) -> list[str | None]
         from mediapipe.tasks.python import text
 
         classifier = text.TextClassifier.create_from_options(
-            text.TextClassifierOptions(base_options=base, max_results=1))
+            text.TextClassifierOptions(base_options=base, **wanted))
         classify = classifier.classify
+    answer = _top_name if standard.threshold is None else _names
     with classifier:  # closed here: left to __del__ at exit, mediapipe 1.2 raises TypeError
-        return [_top_name(classify(example)) for example in inputs]
+        return [answer(classify(example)) for example in inputs]
+
+
+def _categories(result) -> list:
+    return result.classifications[0].categories if result.classifications else []
 
 
 def _top_name(result) -> str | None:
-    categories = result.classifications[0].categories if result.classifications else []
+    categories = _categories(result)
     return categories[0].category_name if categories else None
+
+
+def _names(result) -> tuple[str, ...]:
+    return tuple(sorted(category.category_name for category in _categories(result)))

@@ -63,13 +63,7 @@ class ImageFolder:
         classes = f" in {len(self.classes)} classes" if self.classes else ""
         lines = [f"Found {sum(map(len, self.splits.values()))} images{classes} in {self.root} "
                  f"({self.layout}{split})"]
-        lines += self.notes
-        if self.skipped:
-            lines.append(f"Skipped {len(self.skipped)} file(s) that are not readable images:")
-            lines += [f"  {path}: {reason}" for path, reason in self.skipped[:REPORT_PATHS]]
-            if len(self.skipped) > REPORT_PATHS:
-                lines.append(f"  ... and {len(self.skipped) - REPORT_PATHS} more")
-        return lines
+        return lines + self.notes + skipped_report(self.skipped)
 
     def info(self) -> dict:
         """What a run's config.json records about its data: path, layout, counts, skipped."""
@@ -91,6 +85,17 @@ class ImageFolder:
                 for i, n in enumerate(counts)}
 
 
+def skipped_report(skipped: list[tuple[str, str]]) -> list[str]:
+    """Human lines for files skipped as unreadable: their count and the first few, with why."""
+    if not skipped:
+        return []
+    lines = [f"Skipped {len(skipped)} file(s) that are not readable images:"]
+    lines += [f"  {path}: {reason}" for path, reason in skipped[:REPORT_PATHS]]
+    if len(skipped) > REPORT_PATHS:
+        lines.append(f"  ... and {len(skipped) - REPORT_PATHS} more")
+    return lines
+
+
 def scan_folder(root: str | Path, val_split: float = 0.2, seed: int = 0,
                 classes: list[str] | None = None) -> ImageFolder:
     """Scan ``root`` (see the module doc) into an :class:`ImageFolder`.
@@ -101,15 +106,17 @@ def scan_folder(root: str | Path, val_split: float = 0.2, seed: int = 0,
     root = Path(root).expanduser()
     if not root.is_dir():
         problem = "is a file, not a folder" if root.exists() else "does not exist"
+        csv = "; a CSV of image paths and targets trains with --head multilabel or " \
+              "--head regression" if root.suffix.lower() == ".csv" else ""
         raise ZooError(f"data folder {root} {problem}; pass --data DIR with one sub-folder "
-                       f"per class")
+                       f"per class{csv}")
     if not 0.0 <= val_split < 1.0:
         raise ZooError(f"--val-split must be in [0, 1), got {val_split}")
     trees = _split_trees(root)
     layout = "train/val/test folders" if "train" in trees else "class folders"
     found = {split: _class_files(tree) for split, tree in trees.items()} if trees else \
         {"train": _class_files(root)}
-    checked, skipped = _check_all([p for per_class in found.values()
+    checked, skipped = check_images([p for per_class in found.values()
                                    for files in per_class.values() for p in files])
     good = {split: {name: [p for p in files if p in checked] for name, files in per_class.items()}
             for split, per_class in found.items()}
@@ -163,7 +170,7 @@ def scan_unlabelled(root: str | Path, val_split: float = 0.1, seed: int = 0) -> 
     if (_split_trees(root) or len(classes) >= 2) and not loose:
         return scan_folder(root, val_split, seed)
     files = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    checked, skipped = _check_all(files)
+    checked, skipped = check_images(files)
     items = [(path, -1) for path in files if path in checked]
     if not items:
         raise ZooError(f"no readable images in {root}; expected "
@@ -196,7 +203,7 @@ def list_images(paths) -> tuple[list[str], list[tuple[str, str]]]:
             files.append(str(path))
         else:
             raise ZooError(f"{path} does not exist; pass image files or folders of images")
-    checked, skipped = _check_all(files)
+    checked, skipped = check_images(files)
     return [f for f in files if f in checked], skipped
 
 
@@ -245,10 +252,20 @@ def load_images(paths: list[str], size: tuple[int, int]) -> np.ndarray:
         np.zeros((0, *size, 3), np.float32)
 
 
-def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_size: int,
+def label_array(items) -> np.ndarray:
+    """The labels of ``(path, label)`` items as a model trains on them: class indices as int32,
+    target vectors (multi-label 0/1 indicators, regression values) as float32 rows."""
+    labels = [label for _, label in items]
+    if labels and isinstance(labels[0], (list, tuple, np.ndarray)):
+        return np.asarray(labels, dtype=np.float32).reshape(len(labels), -1)
+    return np.asarray(labels, dtype=np.int32)
+
+
+def image_dataset(items: list[tuple], size: tuple[int, int], batch_size: int,
                   shuffle: bool = False, seed: int = 0, drop_remainder: bool = False,
                   repeat: int = 1):
-    """A ``tf.data.Dataset`` of ``(float32 images 0-255, int labels)`` batches.
+    """A ``tf.data.Dataset`` of ``(float32 images 0-255, labels)`` batches, the labels as
+    :func:`label_array` gives them.
 
     Decoding runs in parallel (AUTOTUNE); decoded images are cached in memory when they fit in
     :data:`CACHE_BYTES`, then shuffled (seeded, reshuffled each epoch), passed over ``repeat``
@@ -259,7 +276,7 @@ def image_dataset(items: list[tuple[str, int]], size: tuple[int, int], batch_siz
 
     height, width = size
     paths = [p for p, _ in items]
-    labels = np.asarray([c for _, c in items], dtype=np.int32)
+    labels = label_array(items)
 
     def decode(path, label):
         image = tf.numpy_function(lambda p: load_image(p.decode(), size), [path], tf.uint8,
@@ -304,8 +321,9 @@ def _class_files(tree: Path) -> dict[str, list[str]]:
             for d in sorted(tree.iterdir()) if d.is_dir() and not d.name.startswith(".")}
 
 
-def _check_all(files: list[str]) -> tuple[set[str], list[tuple[str, str]]]:
-    """Decode every file once (in threads; Pillow releases the GIL while decoding)."""
+def check_images(files: list[str]) -> tuple[set[str], list[tuple[str, str]]]:
+    """Decode every file once (in threads; Pillow releases the GIL while decoding): the readable
+    ones, and (path, reason) for the others."""
     from zoo.progress import progress
 
     with ThreadPoolExecutor(_workers()) as pool:

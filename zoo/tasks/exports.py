@@ -1,7 +1,8 @@
 """What a task hands ``zoo export``: :class:`ExportSpec` (one artifact's function, inputs and
 held-out examples), how the artifact must match the Keras model (:class:`Agreement`,
-:class:`Closeness`, :class:`ExactMatch`) and, for classifiers, the standard TFLite metadata that
-on-device clients read (:class:`StandardMetadata`, :class:`RegexTokenizer`).
+:class:`LabelAgreement`, :class:`Closeness`, :class:`ScaledCloseness`, :class:`ExactMatch`)
+and, for classifiers, the standard TFLite metadata that on-device clients read
+(:class:`StandardMetadata`, :class:`RegexTokenizer`).
 
 The pipeline that uses them lives once, in :mod:`zoo.exporting`: it converts (TFLite with
 builtin ops only, or a SavedModel), runs the artifact back, compares it with the Keras model
@@ -14,6 +15,9 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from zoo.errors import ZooError
+from zoo.metrics import micro_f1
 
 @dataclass(frozen=True)
 class ExportFormat:
@@ -71,6 +75,18 @@ class Input:
     also: tuple[str, ...] = ()
 
 
+def verdict(report: dict, quantize: str, failure: str | None = None,
+            worse: str | None = None) -> dict:
+    """A comparison's ``report`` with its verdict: failed with ``failure`` (a float export that
+    differs), else passed, with a warning when ``worse`` says how the task's figure degraded
+    (and what to try instead)."""
+    if failure:
+        return {**report, "passed": False, "warnings": [], "failure": failure}
+    warnings = [worse + "; try --quantize dynamic or float16" + (
+        ", or more --calibration-size" if quantize == "int8" else "")] if worse else []
+    return {**report, "passed": True, "warnings": warnings}
+
+
 @dataclass(frozen=True)
 class Agreement:
     """Classifiers: the artifact must pick the Keras model's top class.
@@ -97,29 +113,56 @@ class Agreement:
             report["accuracy_drop_points"] = round(
                 100 * (report["keras_accuracy"] - report["accuracy"]), 2)
         needed = self.min_agreement.get(quantize)
-        if needed is not None and agreement < needed:
-            return {**report, "passed": False, "warnings": [],
-                    "failure": f"the {quantize} export agrees with the Keras model on only "
-                               f"{agreement:.1%} of {len(expected)} {examples}"
-                               f" (needs {needed:.0%})"}
-        warnings = []
-        if report.get("accuracy_drop_points", 0) > self.max_drop_points:
-            warnings.append(
-                f"{quantize} accuracy is {report['accuracy_drop_points']:.1f} points below the "
-                f"Keras model ({report['accuracy']:.3f} vs {report['keras_accuracy']:.3f}); try "
-                f"--quantize dynamic or float16" + (", or more --calibration-size"
-                                                   if quantize == "int8" else ""))
-        return {**report, "passed": True, "warnings": warnings}
+        failure = f"the {quantize} export agrees with the Keras model on only " \
+                  f"{agreement:.1%} of {len(expected)} {examples} (needs {needed:.0%})" \
+            if needed is not None and agreement < needed else None
+        worse = f"{quantize} accuracy is {report['accuracy_drop_points']:.1f} points below the " \
+                f"Keras model ({report['accuracy']:.3f} vs {report['keras_accuracy']:.3f})" \
+            if report.get("accuracy_drop_points", 0) > self.max_drop_points else None
+        return verdict(report, quantize, failure, worse)
 
 
 @dataclass(frozen=True)
 class Closeness:
-    """Regressors, generators and embeddings: every output within
-    ``atol[quantize] + rtol[quantize] * mean |Keras output|`` of the Keras model's."""
+    """Regressors, generators and embeddings: every output value of the artifact within
+    ``atol + rtol * mean(|Keras output|)`` of the Keras model's.
 
-    atol: Mapping[str, float] = field(default_factory=dict)
-    rtol: Mapping[str, float] = field(default_factory=dict)
+    The mean runs over every compared value of every example: ``rtol`` is relative to the
+    output's typical size, one tolerance for the whole output (numpy's ``allclose`` holds each
+    value to its own size, which fails values near zero). ``atol`` and ``rtol`` are each one
+    number for every quantization, or a dict ``{quantize: number}`` that must name every
+    quantization the artifact is exported with (a missing one is an error, not a tolerance of
+    0). ``unit`` names the output's unit in the report (``"of 255 per pixel"``). A
+    full-integer (int8) artifact is compared on its dequantized outputs.
+    """
+
+    atol: float | Mapping[str, float] = 0.0
+    rtol: float | Mapping[str, float] = 0.0
     unit: str = ""
+
+    def __post_init__(self):
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            values = value.values() if isinstance(value, Mapping) else [value]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                       for v in values):
+                raise ValueError(f"Closeness {name} must be a number >= 0 or a dict of them by "
+                                 f"quantization, got {value!r}")
+
+    def tolerance(self, quantize: str, scale: float) -> float:
+        """The largest difference allowed for ``quantize`` when the mean |Keras output| is
+        ``scale``; ZooError when a dict tolerance does not name ``quantize``."""
+        return self._for("atol", quantize) + self._for("rtol", quantize) * scale
+
+    def _for(self, name: str, quantize: str) -> float:
+        value = getattr(self, name)
+        if not isinstance(value, Mapping):
+            return float(value)
+        if quantize not in value:
+            raise ZooError(f"the task's Closeness({name}={dict(value)!r}) gives no tolerance for "
+                           f"--quantize {quantize}; name every quantization its EXPORTS allow, "
+                           f"or give one number for all")
+        return float(value[quantize])
 
     def compare(self, expected, got, quantize: str, truth=None, examples: str = "examples") -> dict:
         import numpy as np
@@ -127,7 +170,7 @@ class Closeness:
         expected, got = np.asarray(expected, np.float32), np.asarray(got, np.float32)
         diff = float(np.max(np.abs(expected - got)))
         scale = float(np.mean(np.abs(expected))) or 1.0
-        allowed = self.atol.get(quantize, 0.0) + self.rtol.get(quantize, 0.0) * scale
+        allowed = self.tolerance(quantize, scale)
         report = {"max_abs_diff": diff, "relative_diff": diff / scale, "tolerance": allowed,
                   "warnings": [], "passed": diff <= allowed}
         if not report["passed"]:
@@ -136,6 +179,97 @@ class Closeness:
                                  f"by up to {diff:.4g}{unit} on {len(expected)} {examples} "
                                  f"(allowed {allowed:.4g})")
         return report
+
+
+@dataclass(frozen=True)
+class LabelAgreement:
+    """Multi-label classifiers (an independent score per label): the artifact must make the
+    Keras model's decision on every label, a label being present when its score is at least
+    ``threshold``.
+
+    A quantization listed in ``min_agreement`` fails below that share of (example, label)
+    decisions (floats must decide as Keras does); the others pass, with a warning when micro F1
+    against the truth (0/1 rows) drops more than ``max_drop_points`` below the Keras model's.
+    """
+
+    threshold: float = 0.5
+    min_agreement: Mapping[str, float] = field(
+        default_factory=lambda: dict.fromkeys(FLOAT_QUANTIZATIONS, 0.99))
+    max_drop_points: float = 1.0
+
+    def compare(self, expected, got, quantize: str, truth=None, examples: str = "examples") -> dict:
+        import numpy as np
+
+        expected, got = np.asarray(expected, np.float32), np.asarray(got, np.float32)
+        decided, artifact = expected >= self.threshold, got >= self.threshold
+        agreement = float(np.mean(decided == artifact))
+        report = {"threshold": self.threshold, "agreement": agreement,
+                  "example_agreement": float(np.mean((decided == artifact).all(axis=1))),
+                  "max_abs_diff": float(np.max(np.abs(expected - got)))}
+        if truth is not None:
+            report.update(micro_f1=micro_f1(truth, artifact),
+                          keras_micro_f1=micro_f1(truth, decided))
+            report["micro_f1_drop_points"] = round(
+                100 * (report["keras_micro_f1"] - report["micro_f1"]), 2)
+        needed = self.min_agreement.get(quantize)
+        failure = f"the {quantize} export makes the Keras model's label decisions (score >= " \
+                  f"{self.threshold:g}) on only {agreement:.1%} of {expected.size} (example, " \
+                  f"label) pairs of {len(expected)} {examples} (needs {needed:.0%})" \
+            if needed is not None and agreement < needed else None
+        worse = f"{quantize} micro F1 is {report['micro_f1_drop_points']:.1f} points below the " \
+                f"Keras model ({report['micro_f1']:.3f} vs {report['keras_micro_f1']:.3f})" \
+            if report.get("micro_f1_drop_points", 0) > self.max_drop_points else None
+        return verdict(report, quantize, failure, worse)
+
+
+@dataclass(frozen=True)
+class ScaledCloseness:
+    """Regressors whose outputs are on their own scales (targets in any units): each output is
+    compared in units of its ``scale`` (say each target's standard deviation on the training
+    data), so one tolerance fits a price and a probability alike.
+
+    A quantization listed in ``tolerance`` fails when any output of any example differs from
+    the Keras model's by more than that many scales (floats give Keras' numbers, up to float
+    rounding); the others pass, with a warning when the mean absolute error against the truth
+    (one row of targets per example), in scales, grows by more than ``max_error_growth`` (a
+    fraction) over the Keras model's.
+    """
+
+    scale: tuple[float, ...]
+    tolerance: Mapping[str, float] = field(
+        default_factory=lambda: {"none": 1e-3, "float16": 1e-2})
+    max_error_growth: float = 0.1
+
+    def compare(self, expected, got, quantize: str, truth=None, examples: str = "examples") -> dict:
+        import numpy as np
+
+        scale = np.asarray(self.scale, np.float64)
+        expected = np.asarray(expected, np.float64).reshape(len(expected), -1)
+        got = np.asarray(got, np.float64).reshape(expected.shape)
+        diff = float(np.max(np.abs(expected - got) / scale))
+        report = {"max_abs_diff": float(np.max(np.abs(expected - got))),
+                  "max_scaled_diff": diff}
+        if truth is not None:
+            truth = np.asarray(truth, np.float64).reshape(expected.shape)
+            report.update(mae=float(np.mean(np.abs(got - truth))),
+                          keras_mae=float(np.mean(np.abs(expected - truth))),
+                          scaled_mae=float(np.mean(np.abs(got - truth) / scale)),
+                          keras_scaled_mae=float(np.mean(np.abs(expected - truth) / scale)))
+            report["error_growth"] = round(report["scaled_mae"] / report["keras_scaled_mae"] - 1,
+                                           4) if report["keras_scaled_mae"] else 0.0
+        allowed = self.tolerance.get(quantize)
+        failure = f"the {quantize} export's outputs differ from the Keras model's by up to " \
+                  f"{diff:.3g} standard deviations of a target on {len(expected)} {examples} " \
+                  f"(allowed {allowed:g})" if allowed is not None and diff > allowed else None
+        worse = None
+        if report.get("error_growth", 0) > self.max_error_growth:
+            worse = (f"{quantize} mean absolute error, in standard deviations of the targets, "
+                     f"is {report['error_growth']:.0%} above the Keras model's "
+                     f"({report['scaled_mae']:.3g} vs {report['keras_scaled_mae']:.3g})")
+            if quantize == "int8" and len(scale) > 1:
+                worse += ("; int8 gives all outputs one scale, so a target with a narrower "
+                          "range than the others loses the most")
+        return verdict(report, quantize, failure, worse)
 
 
 @dataclass(frozen=True)
@@ -229,6 +363,12 @@ class StandardMetadata:
     examples as an app hands them to that client, in the order of the spec's ``examples``
     (raw texts for a text classifier; None: the spec's images), so the export can check the file
     in MediaPipe too. :meth:`for_run` fills name, description, version and author from a run.
+
+    ``threshold`` marks a multi-label classifier (independent scores, say sigmoids): MediaPipe
+    returns the scores as the model gives them, so an app asks for every label
+    (``max_results=-1``) scoring at least the threshold (``score_threshold``), and the export
+    checks that those labels are the ones LiteRT's scores give, where a classifier's check
+    compares the top class.
     """
 
     kind: str
@@ -238,6 +378,7 @@ class StandardMetadata:
     author: str
     tokenizer: RegexTokenizer | None = None
     client_inputs: tuple | None = None
+    threshold: float | None = None
 
     def __post_init__(self):
         if self.kind not in CLASSIFIER_CLIENTS:
@@ -253,7 +394,7 @@ class StandardMetadata:
 
     @classmethod
     def for_run(cls, run, kind: str, tokenizer: RegexTokenizer | None = None,
-                client_inputs=None) -> "StandardMetadata":
+                client_inputs=None, threshold: float | None = None) -> "StandardMetadata":
         """Name, description, version and author from ``run``'s config.json and labels."""
         config, labels = run.config, run.labels
         model = config.get("model") or run.path.name
@@ -261,13 +402,16 @@ class StandardMetadata:
         shown = ", ".join(map(str, labels[:12])) + (", ..." if len(labels) > 12 else "")
         created = f", created {config['created']}" if config.get("created") else ""
         zoo_version = (config.get("versions") or {}).get("zoo")
+        job = f"classifying {what} into {len(labels)} classes" if threshold is None else \
+            f"tagging {what} with any of {len(labels)} labels (independent scores; a label " \
+            f"applies at {threshold:g} or more)"
         return cls(kind, name=model,
-                   description=f"{model} classifying {what} into {len(labels)} classes "
-                               f"({shown}); trained with keras-zoo",
+                   description=f"{model} {job} ({shown}); trained with keras-zoo",
                    version=f"run {run.path.name}{created}",
                    author=f"keras-zoo {zoo_version}" if zoo_version else "keras-zoo",
                    tokenizer=tokenizer,
-                   client_inputs=tuple(client_inputs) if client_inputs is not None else None)
+                   client_inputs=tuple(client_inputs) if client_inputs is not None else None,
+                   threshold=threshold)
 
 
 @dataclass

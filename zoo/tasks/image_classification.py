@@ -77,9 +77,11 @@ class ImageClassificationTask(Task):
         "head_init": Option("glorot_uniform", str,
                             "head kernel initializer (zoo list initializers, or a Keras name)"),
         "dropout": Option(0.2, float, "dropout before the head's dense layer"),
-        "weights": Option("imagenet", str, "imagenet, none (from scratch), PATH, RUN (the "
-                                             "backbone of a finetune or pretrain run) or "
-                                             "tfhub:HANDLE"),
+        "weights": Option(None, str, "what the backbone starts from: a name it lists (zoo info "
+                                     "BACKBONE: imagenet, a KerasHub preset), none (from "
+                                     "scratch), PATH, RUN (the backbone of a finetune or "
+                                     "pretrain run) or tfhub:HANDLE (default: the first name "
+                                     "it lists)"),
         "image_size": Option(None, image_size, "input size, 96 or HxW (default: the backbone's)"),
         "val_split": Option(recipes.VAL_SPLIT, fraction,
                             f"fraction of each class held out when DIR has no val/ (at least "
@@ -118,6 +120,8 @@ class ImageClassificationTask(Task):
     }
 
     EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
+    #: The ``zoo.Head.task`` of the heads this task trains (checked before the data is read).
+    HEAD_TASK = "classification"
     #: Validation accuracy picks the best epoch; on a few validation images it often ties, and
     #: the lower validation loss then decides.
     MONITOR = Monitor("val_accuracy", "max", tie_break=Monitor("val_loss", "min"))
@@ -199,6 +203,8 @@ class ImageClassificationTask(Task):
             self.size  # noqa: B018 - no input size is an error the user should see now
             return
         self.backbone = self.model_name = self.backbone_spec.name
+        if self.options["weights"] is None:  # what the backbone is published with, if anything
+            self.options["weights"] = next(iter(self.backbone_spec.weights), "none")
         weights.resolve(self.backbone_spec, self.options["weights"])  # downloads once, cached
 
     #: From-scratch runs shorter than this train without augmentation unless --augment is
@@ -240,43 +246,59 @@ class ImageClassificationTask(Task):
                 _keras_loss(self.options["loss"])
         except ZooError as exc:
             defaults = [name for name in ("head", "loss") if name not in self.given]
-            info = zoo.registry().plugins.get(self.DEFAULTS_PLUGIN)
-            if not defaults or (info is not None and info.loaded):
+            why = zoo.registry().why_not_loaded(self.DEFAULTS_PLUGIN)
+            if not defaults or not why:
                 raise
-            why = "not installed" if info is None else info.status + (
-                " (ZOO_LOAD_PLUGINS / ZOO_DISABLE_PLUGINS)" if info.status == "disabled" else
-                f": {info.error}")
             come = "come" if len(defaults) > 1 else "comes"
-            raise ZooError(f"{exc}; the default --{' and --'.join(defaults)} {come} from the "
-                           f"{self.DEFAULTS_PLUGIN} plugin, which is {why}: install or enable it, "
-                           f"or pass --{defaults[0]}") from None
+            raise ZooError(f"{exc}; the default --{' and --'.join(defaults)} {come} from "
+                           f"{self.DEFAULTS_PLUGIN}, which {why}; or pass "
+                           f"--{defaults[0]}") from None
+        head = zoo.spec("head", self.options["head"]) if self.backbone is not None else None
+        if head is not None and head.task != self.HEAD_TASK:
+            raise ZooError(f"head {head.name!r} is for {head.task}; {self.name} trains "
+                           f"{self.HEAD_TASK} heads (zoo list heads)")
 
     # -- data -----------------------------------------------------------------------------------
     def load_data(self) -> TaskData:
-        from zoo.data.images import image_dataset, scan_folder
+        from zoo.data.images import scan_folder
 
         opts = self.options
         folder = scan_folder(opts["data"], opts["val_split"], opts["seed"])
-        for line in folder.report():
+        data = self.labelled_images(folder, f"in {len(folder.classes)} classes",
+                                    f"{folder.root} leaves no validation images; add a val/ "
+                                    f"folder or pass --val-split 0.2")
+        if opts["class_weight"] == "auto":
+            data.class_weight = folder.class_weight()
+        return data
+
+    def labelled_images(self, found, described: str, no_val: str) -> TaskData:
+        """The TaskData of ``found``, labelled images already split (an ImageFolder, or any
+        object with its ``splits``, ``classes``, ``report()``, ``info()`` and ``to_json()``): its
+        report logged, the recipe resolved from its training split, and the datasets (the
+        training one shuffled and passed over as often as the recipe says). ``described`` says
+        what the images are labelled with (``in 10 classes``); ``no_val`` is the error when
+        nothing is held out for validation."""
+        from zoo.data.images import image_dataset
+
+        opts = self.options
+        for line in found.report():
             self.log(line)
-        if not folder.splits["val"]:
-            raise ZooError(f"{folder.root} leaves no validation images; add a val/ folder or "
-                           f"pass --val-split 0.2")
-        resolved = self.resolve_recipe(folder)
-        train = len(folder.splits["train"])
+        if not found.splits["val"]:
+            raise ZooError(no_val)
+        resolved = self.resolve_recipe(found)
+        train = len(found.splits["train"])
 
         def dataset(split, shuffle=False):
-            items = folder.splits[split]
+            items = found.splits[split]
             return image_dataset(items, self.size, self.global_batch_size, shuffle=shuffle,
                                  seed=opts["seed"], repeat=self.repeats(train) if shuffle else 1
                                  ) if items else None
 
         return TaskData(dataset("train", shuffle=True), dataset("val"), dataset("test"),
-                        classes=folder.classes, info=folder.info(), splits=folder.to_json(),
-                        class_weight=folder.class_weight()
-                        if opts["class_weight"] == "auto" else None, recipe=resolved,
-                        recipe_basis=f"{train} training images in {len(folder.classes)} classes"
-                                     f" (an epoch passes over them {self.repeats(train)} "
+                        classes=found.classes, info=found.info(), splits=found.to_json(),
+                        recipe=resolved,
+                        recipe_basis=f"{train} training images {described} (an epoch passes "
+                                     f"over them {self.repeats(train)} "
                                      f"time{'s' * (self.repeats(train) > 1)})")
 
     def repeats(self, train_images: int) -> int:
@@ -292,39 +314,42 @@ class ImageClassificationTask(Task):
         x = images if opts["no_augment"] else \
             augmentation(opts["augment"].split(","), opts["seed"])(images)
         if self.backbone is None:
-            model, described = self._whole_model(images, x, len(data.classes))
+            model, described = self._whole_model(images, x, data)
         else:
-            model, described = self._backbone_and_head(images, x, len(data.classes))
+            model, described = self._backbone_and_head(images, x, data)
         self._compile(model, opts["lr"], data, opts["epochs"])
         trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
         self.log(f"Model: {described}, {model.count_params():,} parameters, "
                  f"{trainable:,} trainable")
         return model
 
-    def _backbone_and_head(self, images, x, num_classes: int):
+    def _backbone_and_head(self, images, x, data: TaskData):
         import keras
 
         import zoo
 
         opts = self.options
         head_spec = zoo.spec("head", opts["head"])
-        if head_spec.task != "classification":
-            raise ZooError(f"head {head_spec.name!r} is for {head_spec.task}; image "
-                           f"classification needs a classification head such as 'classifier'")
         features = zoo.create_backbone(self.backbone_spec, opts["weights"],
                                        input_shape=(*self.size, 3))
         # Pretrained: BatchNorm stays in inference mode in both stages (see the module doc).
         x = features(x, training=False) if self.pretrained else features(x)
-        head = head_spec.load()(num_classes, dropout=opts["dropout"],
-                                kernel_initializer=_initializer(opts["head_init"]))
-        model = keras.Model(images, head(x), name=f"{self.model_name}_classifier")
+        model = keras.Model(images, self.make_head(head_spec, data)(x),
+                            name=f"{self.model_name}_classifier")
         backbone(model).trainable = not self.pretrained
         origin = f"weights {opts['weights']}" if self.pretrained else "from scratch"
         return model, f"{self.model_name} ({origin}) + {head_spec.name} head"
 
-    def _whole_model(self, images, x, num_classes: int):
+    def make_head(self, head_spec, data: TaskData):
+        """The head layer on the backbone's features, one output per name in ``data.classes``
+        (stage 1 trains this layer alone on cached features; a subclass may wrap it)."""
+        return head_spec.load()(len(data.classes), dropout=self.options["dropout"],
+                                kernel_initializer=_initializer(self.options["head_init"]))
+
+    def _whole_model(self, images, x, data: TaskData):
         import keras
 
+        num_classes = len(data.classes)
         network = self.model_spec.load()(num_classes=num_classes, input_shape=(*self.size, 3))
         outputs = network(x)
         if tuple(outputs.shape[1:]) != (num_classes,):
@@ -395,7 +420,7 @@ class ImageClassificationTask(Task):
         import numpy as np
         import tensorflow as tf
 
-        from zoo.data.images import image_dataset  # numpy and Pillow
+        from zoo.data.images import image_dataset, label_array  # numpy and Pillow
 
         extractor, head = feature_extractor(model), model.layers[-1]
         batch = self.global_batch_size
@@ -407,8 +432,7 @@ class ImageClassificationTask(Task):
             features = np.concatenate([
                 keras.ops.convert_to_numpy(extractor(images, training=False)).astype("float32")
                 for images, _ in image_dataset(items, self.size, max(batch, 64))])
-            labels = np.asarray([label for _, label in items], "int32")
-            ds = tf.data.Dataset.from_tensor_slices((features, labels))
+            ds = tf.data.Dataset.from_tensor_slices((features, label_array(items)))
             if shuffle:
                 ds = ds.shuffle(len(items), seed=self.options["seed"],
                                 reshuffle_each_iteration=True)
@@ -425,19 +449,26 @@ class ImageClassificationTask(Task):
             f"({(train_bytes + val_bytes) / 2**20:,.1f} MB)"))
 
     def _compile(self, model, lr: float, data: TaskData, epochs: int) -> None:
-        import keras
-
         from zoo.training import make_optimizer, warmup_cosine  # Keras
 
         train = len(data.splits["train"])
         steps = epochs * recipes.steps_per_epoch(train, self.global_batch_size,
                                                  self.repeats(train))
-        k = min(5, len(data.classes))
         model.compile(
             optimizer=make_optimizer(self.options["optimizer"], warmup_cosine(lr, steps)),
-            loss=_loss(self.options["loss"], self.options["label_smoothing"]),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                     keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy")])
+            loss=self.compile_loss(data), metrics=self.compile_metrics(data))
+
+    def compile_loss(self, data: TaskData):
+        """The loss ``--loss`` names, given ``--label-smoothing`` if it takes it."""
+        return _loss(self.options["loss"], label_smoothing=self.options["label_smoothing"])
+
+    def compile_metrics(self, data: TaskData) -> list:
+        """The figures each epoch logs: accuracy and top-k accuracy."""
+        import keras
+
+        k = min(5, len(data.classes))
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy")]
 
     # -- using a trained run --------------------------------------------------------------------
     def evaluate(self, run, data=None) -> dict:
@@ -546,13 +577,7 @@ class ImageClassificationTask(Task):
 
         from zoo.tasks.exports import Agreement, ExportSpec, Input, StandardMetadata
 
-        splits = run.splits
-        split = next((s for s in ("val", "test") if splits.get(s)), None)
-        if split is None:
-            raise ZooError(f"run {run.path} has no val or test images in splits.json to verify "
-                           f"the export against; retrain with a validation split")
-        rows = sample_rows(splits[split], examples)
-        images = self._run_images(run, [path for path, _ in rows], f"the {split} split")
+        rows, images, split = self.export_examples(run, examples)
         model = run.load_model(compile=False)  # inference needs no optimizer
         probabilities = probabilities_function(model, self.size)
         height, width = self.size
@@ -560,11 +585,23 @@ class ImageClassificationTask(Task):
             function=lambda pixels: {"scores": probabilities(pixels)},
             inputs=(Input("images", (height, width, 3), "float32", also=("uint8",)),),
             examples=(images,), truth=np.array([label for _, label in rows]),
-            examples_from=f"{split} split", comparison=Agreement(), output="scores",
+            examples_from=split, comparison=Agreement(), output="scores",
             track=(model,), labels=tuple(str(label) for label in run.labels),
             calibration=lambda folder, size: (self.calibration_images(run, folder, size),),
             metadata=self.tflite_metadata(run),
             standard_metadata=StandardMetadata.for_run(run, "image_classifier"))
+
+    def export_examples(self, run, examples: int):
+        """``(rows, images, "val split")``: a fixed sample of at most ``examples`` of the run's
+        held-out rows (val, else test) and their images, read from disk as an app reads them."""
+        splits = run.splits
+        split = next((s for s in ("val", "test") if splits.get(s)), None)
+        if split is None:
+            raise ZooError(f"run {run.path} has no val or test images in splits.json to verify "
+                           f"the export against; retrain with a validation split")
+        rows = sample_rows(splits[split], examples)
+        images = self._run_images(run, [path for path, _ in rows], f"the {split} split")
+        return rows, images, f"{split} split"
 
     def calibration_images(self, run, folder, size: int):
         """Raw float32 pixels for int8 calibration: a fixed sample of ``folder``'s images, else
@@ -700,8 +737,9 @@ def _initializer(name: str):
                        f"Keras initializer name such as glorot_uniform") from None
 
 
-def _loss(name: str, label_smoothing: float):
-    """A registered loss (given ``label_smoothing`` if it takes it) or a Keras loss name."""
+def _loss(name: str, **settings):
+    """A registered loss (given those of ``settings`` it takes, e.g. ``label_smoothing``) or a
+    Keras loss name."""
     import zoo
 
     spec = zoo.registry().lookup("loss", name)
@@ -709,7 +747,7 @@ def _loss(name: str, label_smoothing: float):
         loss = spec.load()
         if isinstance(loss, type):
             takes = inspect.signature(loss).parameters
-            return loss(label_smoothing=label_smoothing) if "label_smoothing" in takes else loss()
+            return loss(**{key: value for key, value in settings.items() if key in takes})
         return loss
     return _keras_loss(name)
 

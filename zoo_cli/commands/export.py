@@ -107,7 +107,8 @@ def _report_rows(report: dict) -> list[list[str]]:
     if client and client["loads"]:
         rows.append(["metadata", f"standard TFLite metadata: {client['client']} (Android, iOS, "
                                  f"web, Python) loads it with its {client['labels']} labels, "
-                                 f"LiteRT's top class on {client['agreement_with_litert']:.2%} "
+                                 f"LiteRT's {client.get('compared', 'top class')} on "
+                                 f"{client['agreement_with_litert']:.2%} "
                                  f"of {client['examples']} examples"])
     return rows
 

@@ -33,12 +33,16 @@ def list_plugins(as_json, requirements):
         return
     rows = []
     for info in infos:
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(info.counts.items()))
-        detail = info.error if info.error else counts
+        detail = info.error if info.error else _components(info)
         rows.append([info.name, info.version, info.status, detail])
         if requirements and info.requires:
             rows.append(["", "", "", "requires: " + ", ".join(info.requires)])
     echo_table(rows, headers=["PLUGIN", "VERSION", "STATUS", "COMPONENTS / ERROR"])
+
+
+def _components(info) -> str:
+    """``1 backbone, 2 layer``: how many components of each kind a plugin provides."""
+    return ", ".join(f"{n} {k}" for k, n in sorted(info.counts.items()))
 
 
 def _pip(*args: str) -> None:
@@ -58,8 +62,13 @@ def install_plugins(packages, editable, upgrade):
     for package in packages:
         args += ["-e", package] if editable else [package]
     told = set(zoo.registry().problems)  # printed when the command started
+    before = {key: (info.version, info.status) for key, info in zoo.registry().plugins.items()}
     _pip(*args)
-    echo_warnings(line for line in quiet_registry(reload=True).problems if line not in told)
+    registry = quiet_registry(reload=True)
+    echo_warnings(line for line in registry.problems if line not in told)
+    for key, info in registry.plugins.items():  # loaded in this very process, editable ones too
+        if info.loaded and before.get(key) != (info.version, info.status):
+            click.echo(f"Loaded {info.name} {info.version}: {_components(info) or 'no components'}")
     click.echo("Installed. 'zoo plugins list' shows every plugin, 'zoo list' their components.")
 
 
@@ -76,9 +85,11 @@ def uninstall_plugins(packages, yes):
 @click.option("--dir", "directory", default=".", show_default=True,
               type=click.Path(file_okay=False), help="Where to create zoo-NAME/.")
 @click.option("--kinds", default=",".join(zoo.KINDS), show_default=True, metavar="KIND,...",
-              help="Which components to write, one of each.")
+              help="Which components to write, one of each; add 'task' for a Task of the "
+                   "plugin's own (checked by zoo.testing.check_task) and 'callbacks' for a "
+                   "zoo_callbacks hook.")
 def new_plugin(name, directory, kinds):
-    """Create a plugin package zoo-NAME/ with one working component per kind, and its tests."""
+    """Create a plugin package zoo-NAME/ with one working part per kind, and its tests."""
 
     root = zoo.new_plugin(name, directory, kinds)
     click.echo(f"Created {root}")

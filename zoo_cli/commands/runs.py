@@ -25,6 +25,8 @@ def _exports(rows: list[dict]) -> str:
 def _verdict(row: dict) -> str:
     if not row["exists"]:
         return "deleted"
+    if row["rejected"]:  # a failed attempt kept aside: the artifact in use is another file
+        return f"rejected, kept as {row['artifact']}"
     return {True: "verified", False: "NOT verified"}.get(row["verified"], "?")
 
 

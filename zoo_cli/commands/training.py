@@ -42,13 +42,16 @@ def task_options(options: dict):
 
 @click.command("finetune")
 @click.argument("backbone", shell_complete=component_names("backbone"))
-@task_options(zoo.task_options("image_classification"))
+@task_options(zoo.task_options("image_classification", "image_multilabel", "image_regression"))
 def finetune_command(backbone, **options):
-    """Fine-tune BACKBONE on a folder of images, one sub-folder per class.
+    """Fine-tune BACKBONE on a folder of images, one sub-folder per class; or, with --head
+    multilabel or regression, on a CSV of image paths and their labels or numbers.
 
     \b
     zoo finetune resnet --data photos/
     zoo finetune mobilenet_v2 --data digits/ --weights none --image-size 32 --epochs 8
+    zoo finetune resnet --data tags.csv --head multilabel       (image,tags: a.jpg,cat;dog)
+    zoo finetune resnet --data ages.csv --head regression --target-columns age
     """
     _train_backbone(zoo.finetune, backbone, options)
 
@@ -149,6 +152,10 @@ def predict_command(run, inputs, top_k, as_json):
         echo_json(results)
         return
     for row in results:
+        if "scores" in row and "labels" in row:  # multi-label: the labels over the threshold
+            labels = [f"{name}  {row['scores'][name]:.2f}" for name in row["labels"]]
+            click.echo("  ".join([str(row["path"])] + (labels or ["(no label)"])))
+            continue
         if "top" not in row:  # not a class ranking (a forecaster's step and value): its fields
             click.echo("  ".join(f"{key} {value}" for key, value in row.items()))
             continue

@@ -1,55 +1,42 @@
-"""zoo-cnn layers through Keras' own layer harness (serialization, a training step, mixed
-precision), plus the initializers and LSUV."""
+"""zoo-cnn layers through zoo.testing.check_layer (serialization, a saved model reloaded, a
+training step, mixed precision), plus the initializers and LSUV."""
 
 import keras
 import numpy as np
 import pytest
-from keras.src.testing.test_case import TestCase
 
 import zoo
+from zoo.testing import check_layer
 from zoo_cnn import initializers, layers
 
 
-class TestLayers(TestCase):
-    def test_squeeze_excite(self):
-        self.run_layer_test(layers.SqueezeExcite, {"ratio": 0.5, "min_units": 2},
-                            input_shape=(2, 4, 4, 8), expected_output_shape=(2, 4, 4, 8),
-                            expected_num_trainable_weights=4)
-
-    def test_stochastic_depth(self):
-        self.run_layer_test(layers.StochasticDepth, {"rate": 0.5, "seed": 3},
-                            input_shape=(4, 4, 4, 3), expected_output_shape=(4, 4, 4, 3),
-                            expected_num_trainable_weights=0, expected_num_seed_generators=1)
-
-    def test_blur_pool(self):
-        self.run_layer_test(layers.BlurPool2D, {"filter_size": 3, "strides": 2},
-                            input_shape=(2, 8, 8, 3), expected_output_shape=(2, 4, 4, 3),
-                            expected_num_trainable_weights=0)
-
-    def test_residual_block_projection_se_drop_path_antialias(self):
-        self.run_layer_test(layers.ResidualBlock,
-                            {"filters": 8, "strides": 2, "se_ratio": 0.5, "drop_path": 0.2,
-                             "antialias": True, "kernel_regularizer": "l2"},
-                            input_shape=(2, 8, 8, 4), expected_output_shape=(2, 4, 4, 8),
-                            # conv1, conv2, project, 3 BN (gamma, beta), SE (2 dense x 2)
-                            expected_num_trainable_weights=13, expected_num_losses=3,
-                            expected_num_seed_generators=1)
-
-    def test_residual_block_identity(self):
-        self.run_layer_test(layers.ResidualBlock, {"filters": 4},
-                            input_shape=(2, 6, 6, 4), expected_output_shape=(2, 6, 6, 4),
-                            expected_num_trainable_weights=6)
-
-    def test_inverted_residual_block(self):
-        self.run_layer_test(layers.DepthwiseSeparableBlock,
-                            {"filters": 4, "expansion": 2, "se_ratio": 0.5, "drop_path": 0.1},
-                            input_shape=(2, 6, 6, 4), expected_output_shape=(2, 6, 6, 4),
-                            expected_num_trainable_weights=13, expected_num_seed_generators=1)
-
-    def test_separable_block_v1_strided(self):
-        self.run_layer_test(layers.DepthwiseSeparableBlock, {"filters": 6, "strides": 2},
-                            input_shape=(2, 6, 6, 4), expected_output_shape=(2, 3, 3, 6),
-                            expected_num_trainable_weights=6)
+@pytest.mark.parametrize("layer_class, init_kwargs, input_shape, output_shape, counts", [
+    (layers.SqueezeExcite, {"ratio": 0.5, "min_units": 2}, (2, 4, 4, 8), (2, 4, 4, 8),
+     {"expected_num_trainable_weights": 4}),
+    (layers.StochasticDepth, {"rate": 0.5, "seed": 3}, (4, 4, 4, 3), (4, 4, 4, 3),
+     {"expected_num_trainable_weights": 0, "expected_num_seed_generators": 1}),
+    (layers.BlurPool2D, {"filter_size": 3, "strides": 2}, (2, 8, 8, 3), (2, 4, 4, 3),
+     {"expected_num_trainable_weights": 0}),
+    # projection, SE, drop path and anti-aliasing: conv1, conv2, project, 3 BN (gamma, beta),
+    # SE (2 dense x 2); one L2 loss per convolution
+    (layers.ResidualBlock, {"filters": 8, "strides": 2, "se_ratio": 0.5, "drop_path": 0.2,
+                            "antialias": True, "kernel_regularizer": "l2"},
+     (2, 8, 8, 4), (2, 4, 4, 8),
+     {"expected_num_trainable_weights": 13, "expected_num_losses": 3,
+      "expected_num_seed_generators": 1}),
+    (layers.ResidualBlock, {"filters": 4}, (2, 6, 6, 4), (2, 6, 6, 4),
+     {"expected_num_trainable_weights": 6}),
+    (layers.DepthwiseSeparableBlock,
+     {"filters": 4, "expansion": 2, "se_ratio": 0.5, "drop_path": 0.1}, (2, 6, 6, 4),
+     (2, 6, 6, 4), {"expected_num_trainable_weights": 13, "expected_num_seed_generators": 1}),
+    (layers.DepthwiseSeparableBlock, {"filters": 6, "strides": 2}, (2, 6, 6, 4), (2, 3, 3, 6),
+     {"expected_num_trainable_weights": 6}),
+], ids=["squeeze_excite", "stochastic_depth", "blur_pool", "residual_projection_se_drop_path",
+        "residual_identity", "inverted_residual", "separable_v1_strided"])
+def test_layer_passes_the_layer_check(layer_class, init_kwargs, input_shape, output_shape,
+                                      counts, tmp_path):
+    check_layer(layer_class, init_kwargs, input_shape, expected_output_shape=output_shape,
+                workdir=tmp_path, **counts)
 
 
 def test_stochastic_depth_drops_whole_samples_and_keeps_the_mean():

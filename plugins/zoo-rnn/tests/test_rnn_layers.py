@@ -1,28 +1,27 @@
-"""zoo-rnn's layers through Keras' layer harness, and what masking must mean for them."""
+"""zoo-rnn's layers through zoo.testing.check_layer, and what masking must mean for them."""
 
 import subprocess
 import sys
 
 import keras
 import numpy as np
-from keras.src.testing.test_case import TestCase
+import pytest
 
 import zoo
+from zoo.testing import check_layer
 from zoo_rnn import layers
 
 
-class TestLayers(TestCase):
-    def test_masked_pooling_modes(self):
-        for mode, width in (("mean", 3), ("max", 3), ("mean_max", 6)):
-            self.run_layer_test(layers.MaskedGlobalPooling, {"mode": mode},
-                                input_shape=(2, 5, 3), expected_output_shape=(2, width),
-                                expected_num_trainable_weights=0, supports_masking=True,
-                                run_training_check=False)
+@pytest.mark.parametrize("mode, width", [("mean", 3), ("max", 3), ("mean_max", 6)])
+def test_masked_pooling_passes_the_layer_check(mode, width, tmp_path):
+    check_layer(layers.MaskedGlobalPooling, {"mode": mode}, (2, 5, 3),
+                expected_output_shape=(2, width), expected_num_trainable_weights=0,
+                supports_masking=True, run_training_check=False, workdir=tmp_path)
 
-    def test_attention_pooling(self):
-        self.run_layer_test(layers.AttentionPooling, {"units": 4}, input_shape=(2, 5, 3),
-                            expected_output_shape=(2, 3), expected_num_trainable_weights=3,
-                            supports_masking=True)
+
+def test_attention_pooling_passes_the_layer_check(tmp_path):
+    check_layer(layers.AttentionPooling, {"units": 4}, (2, 5, 3), expected_output_shape=(2, 3),
+                expected_num_trainable_weights=3, supports_masking=True, workdir=tmp_path)
 
 
 def _padded_batch():

@@ -1,4 +1,5 @@
-"""The heads: one Keras layer, :class:`DenseHead`, configured four ways.
+"""The heads: one Keras layer, :class:`DenseHead`, configured three ways, one per image task that
+trains heads (classification, multi-label, regression).
 
 Every head pools a feature map (``(batch, h, w, c)``) to a vector, or takes a vector as is, then
 applies one dense layer. Its outputs are float32 even under a mixed-precision policy, so
@@ -81,9 +82,3 @@ def regression(num_outputs: int, dropout: float = 0.0, name: str = "head",
                **options) -> DenseHead:
     """``num_outputs`` real values."""
     return DenseHead(num_outputs, "linear", dropout, name=name, **options)
-
-
-def embedding(num_outputs: int = 128, dropout: float = 0.0, name: str = "head",
-               **options) -> DenseHead:
-    """Unit-length ``num_outputs``-dimensional vectors (for a metric-learning loss)."""
-    return DenseHead(num_outputs, "linear", dropout, normalize=True, name=name, **options)

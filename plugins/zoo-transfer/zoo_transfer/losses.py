@@ -1,4 +1,5 @@
-"""Losses for the heads: label-smoothed and focal cross-entropy, batch-hard triplet.
+"""Losses for the heads: label-smoothed and focal cross-entropy for the classifier, a Huber loss
+on standardized residuals for the regression head.
 
 The cross-entropies take integer class labels (what image folders give) or one-hot labels.
 """
@@ -6,6 +7,7 @@ The cross-entropies take integer class labels (what image folders give) or one-h
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -59,30 +61,27 @@ class FocalCrossentropy(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="zoo_transfer")
-class BatchHardTripletLoss(keras.losses.Loss):
-    """Batch-hard triplet loss (Hermans et al. 2017) on embeddings with integer labels.
-
-    For each anchor: the farthest same-label embedding and the nearest other-label one in the
-    batch, ``max(d_pos - d_neg + margin, 0)``. Batches need several examples per label.
+class StandardizedHuber(keras.losses.Loss):
+    """Huber loss on residuals measured in each target's ``scale`` (its standard deviation on
+    the training data): regression targets in any units weigh alike, and ``delta`` is in
+    standard deviations. Without ``scale``, the plain Huber loss. The image regression task
+    passes the scale of its targets.
     """
 
-    def __init__(self, margin: float = 0.2, name: str = "batch_hard_triplet", **kwargs):
+    def __init__(self, scale=None, delta: float = 1.0, name: str = "standardized_huber",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
-        self.margin = float(margin)
+        self.scale = None if scale is None else [float(s) for s in np.ravel(scale)]
+        self.delta = float(delta)
 
     def call(self, y_true, y_pred):
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        x = ops.cast(y_pred, "float32")
-        squared = ops.sum(ops.square(x), axis=-1)
-        d2 = squared[:, None] - 2.0 * ops.matmul(x, ops.transpose(x)) + squared[None, :]
-        distance = ops.sqrt(ops.maximum(d2, 1e-12))
-        same = ops.equal(labels[:, None], labels[None, :])
-        not_self = ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool"))
-        positives = ops.logical_and(same, not_self)
-        hardest_positive = ops.max(ops.where(positives, distance, 0.0), axis=1)
-        far = ops.max(distance) + 1.0
-        hardest_negative = ops.min(ops.where(same, far, distance), axis=1)
-        return ops.relu(hardest_positive - hardest_negative + self.margin)
+        y_pred = ops.convert_to_tensor(y_pred)
+        residual = ops.cast(y_true, y_pred.dtype) - y_pred
+        if self.scale is not None:
+            residual = residual / ops.convert_to_tensor(self.scale, y_pred.dtype)
+        size = ops.abs(residual)
+        inner = ops.minimum(size, self.delta)  # the quadratic part; beyond delta it is linear
+        return ops.mean(0.5 * ops.square(inner) + self.delta * (size - inner), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "margin": self.margin}
+        return {**super().get_config(), "scale": self.scale, "delta": self.delta}

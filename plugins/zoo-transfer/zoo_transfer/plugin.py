@@ -14,8 +14,6 @@ def zoo_heads():
                  summary="global pool, dropout, dense sigmoid: any number of labels per image"),
         zoo.Head("regression", "zoo_transfer.heads:regression", task="regression",
                  summary="global pool, dense linear: real-valued outputs"),
-        zoo.Head("embedding", "zoo_transfer.heads:embedding", task="embedding",
-                 summary="global pool, dense, L2-normalized: vectors for metric learning"),
     ]
 
 
@@ -35,7 +33,7 @@ def zoo_losses():
         zoo.Component("focal_crossentropy", "zoo_transfer.losses:FocalCrossentropy",
                       aliases=("focal",),
                       summary="focal cross-entropy on integer labels, for hard or rare classes"),
-        zoo.Component("batch_hard_triplet", "zoo_transfer.losses:BatchHardTripletLoss",
-                      aliases=("triplet",),
-                      summary="batch-hard triplet loss on L2-normalized embeddings"),
+        zoo.Component("standardized_huber", "zoo_transfer.losses:StandardizedHuber",
+                      summary="Huber loss on residuals in each target's standard deviations, "
+                              "for regression (default of --head regression)"),
     ]

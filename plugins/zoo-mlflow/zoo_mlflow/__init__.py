@@ -1,0 +1,1 @@
+"""zoo-mlflow: every keras-zoo training run and export tracked in MLflow."""
