@@ -139,6 +139,7 @@ import json, sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 import zoo
+from zoo.data import load_image
 
 def tflite(path, x):
     interpreter = Interpreter(model_path=path)
@@ -157,7 +158,8 @@ def tflite(path, x):
 agree, kinds = {}, {}
 for run, x, name in ((sys.argv[1], np.full((32, 32, 3), 200.0, "float32"), "model-none"),
                      (sys.argv[2], np.linspace(0.1, 1000.0, 13).astype("float32"), "model-none"),
-                     (sys.argv[3], np.full((32, 32, 3), 90.0, "float32"), "model-int8")):
+                     (sys.argv[3], load_image(sys.argv[4], (32, 32)).astype("float32"),
+                      "model-int8")):
     keras_scores = zoo.load_model(run + "/model.keras").predict(x[None], verbose=0)[0]
     got, kinds[run] = tflite(f"{run}/exports/{name}.tflite", x)
     agree[run] = float(np.abs(keras_scores - got).max())
@@ -266,7 +268,9 @@ def test_a_plugin_written_from_the_docs_works(run_zoo, tmp_path):
     evaluated = run_zoo("evaluate", str(tabular_run), "--data", str(table), **cli)
     assert evaluated.returncode == 0 and "178 examples" in evaluated.stdout, evaluated.stderr
 
-    reloaded = run_zoo(str(image_run), str(tabular_run), str(checked), code=RELOAD, **cli)
+    held_out = json.loads((checked / "splits.json").read_text())["val"][0][0]  # a digit image
+    reloaded = run_zoo(str(image_run), str(tabular_run), str(checked), held_out, code=RELOAD,
+                       **cli)
     assert reloaded.returncode == 0, reloaded.stderr[-3000:]
     result = json.loads(reloaded.stdout.splitlines()[-1])
     assert result["agree"][str(image_run)] < 1e-4 and result["agree"][str(tabular_run)] < 1e-4

@@ -31,7 +31,7 @@ PATIENCE = {True: 10, False: 5}
 #: Stage 1 on cached features costs little per epoch: it trains until the validation loss stops
 #: falling for HEAD_PATIENCE epochs, up to HEAD_EPOCHS.
 HEAD_EPOCHS = 100
-HEAD_PATIENCE = 10
+HEAD_PATIENCE = 20
 #: A validation split holds out this fraction of each class, and at least
 #: :data:`MIN_VAL_PER_CLASS` images of a class that has twice as many.
 VAL_SPLIT = 0.2

@@ -19,10 +19,10 @@ report dict. Importing this module never imports TensorFlow; a check does when i
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -279,23 +279,15 @@ def _differences(before: dict, after: dict) -> list[str]:
             for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
 
 
-class _folder:
-    """``workdir`` as it is, or a temporary folder removed afterwards."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.temporary = None
-
-    def __enter__(self) -> Path:
-        if self.workdir is not None:
-            Path(self.workdir).mkdir(parents=True, exist_ok=True)
-            return Path(self.workdir)
-        self.temporary = tempfile.mkdtemp(prefix="zoo-check-")
-        return Path(self.temporary)
-
-    def __exit__(self, *exc) -> None:
-        if self.temporary is not None:
-            shutil.rmtree(self.temporary, ignore_errors=True)
+@contextlib.contextmanager
+def _folder(workdir):
+    """``workdir`` (created if need be), or a temporary folder removed afterwards."""
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        yield Path(workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="zoo-check-") as folder:
+        yield Path(folder)
 
 
 # -- tasks -----------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ _MISSING_CHAR = "\uffff"  # a noncharacter: the font draws its .notdef glyph for
 RENDERINGS = ("glyph", "line")
 #: ``line`` crops: side as a multiple of the character's larger side, the crop centre's shift as
 #: a fraction of the side, rotation in degrees, blur radius and noise (0-255) up to.
-LINE_CROP, LINE_SHIFT, LINE_ROTATION, LINE_BLUR, LINE_NOISE = (1.35, 1.9), 0.12, 15, 0.6, 10
+LINE_CROP, LINE_SHIFT, LINE_ROTATION, LINE_BLUR, LINE_NOISE = (1.5, 2.1), 0.12, 15, 0.6, 10
 #: ``line`` background and ink grey levels are drawn from these ranges.
 LINE_BACKGROUND, LINE_INK = (0, 60), (170, 255)
 

@@ -334,6 +334,11 @@ class ImageClassificationTask(Task):
                                        input_shape=(*self.size, 3))
         # Pretrained: BatchNorm stays in inference mode in both stages (see the module doc).
         x = features(x, training=False) if self.pretrained else features(x)
+        if self.pretrained:
+            # The head sees the frozen features standardised (adapted in stage 1): measured,
+            # it then matches a logistic regression where raw features leave it 5-10 points
+            # short (docs/benchmarks.md, "The frozen stage").
+            x = keras.layers.Normalization(axis=-1, name=FEATURE_NORM)(x)
         model = keras.Model(images, self.make_head(head_spec, data)(x),
                             name=f"{self.model_name}_classifier")
         backbone(model).trainable = not self.pretrained
@@ -387,7 +392,8 @@ class ImageClassificationTask(Task):
         if why:
             self.log(f"Stage 1 streams the images through the frozen backbone every epoch "
                      f"({why})")
-            return Stage("head", opts["epochs"], description="backbone frozen, head trains")
+            return Stage("head", opts["epochs"], functools.partial(self._adapt_norm, data),
+                         description="backbone frozen, head trains")
         patience = opts["patience"] if "patience" in self.given else recipes.HEAD_PATIENCE
         return Stage("head", opts["head_epochs"], substitute=functools.partial(
             self._head_on_features, data), monitor=Monitor("val_loss", "min"), patience=patience,
@@ -411,37 +417,58 @@ class ImageClassificationTask(Task):
                     f"the {budget / 2**20:,.0f} MB allowed")
         return None
 
+    #: How many training images the feature standardisation is fitted on when stage 1 streams.
+    NORM_IMAGES = 2000
+
+    def _features(self, model, items):
+        """The frozen backbone's features of ``items`` (float32). One eager call per batch:
+        Keras' predict would trace anew for each split's last, smaller batch."""
+        import keras
+        import numpy as np
+
+        from zoo.data.images import image_dataset  # numpy and Pillow
+
+        extractor = feature_extractor(model)
+        return np.concatenate([
+            keras.ops.convert_to_numpy(extractor(images, training=False)).astype("float32")
+            for images, _ in image_dataset(items, self.size, max(self.global_batch_size, 64))])
+
+    def _adapt_norm(self, data: TaskData, model, features=None) -> None:
+        """Fit the feature standardisation to the training images' features (a fixed sample of
+        them when not given), as stage 1 starts."""
+        if features is None:
+            items = sample_rows([tuple(i) for i in data.splits["train"]], self.NORM_IMAGES,
+                                self.options["seed"])
+            features = self._features(model, items)
+        model.get_layer(FEATURE_NORM).adapt(features)
+
     def _head_on_features(self, data: TaskData, model):
         """The :class:`~zoo.tasks.Substitute` of stage 1: a model from the backbone's features
         to the classifier's own head layer, on the features of every training and validation
         image computed once (no augmentation: the backbone is frozen, so each image has one
         feature vector)."""
         import keras
-        import numpy as np
         import tensorflow as tf
 
-        from zoo.data.images import image_dataset, label_array  # numpy and Pillow
+        from zoo.data.images import label_array  # numpy and Pillow
 
-        extractor, head = feature_extractor(model), model.layers[-1]
-        batch = self.global_batch_size
+        head, norm, batch = model.layers[-1], model.get_layer(FEATURE_NORM), self.global_batch_size
+        features = {split: self._features(model, [tuple(i) for i in data.splits[split]])
+                    for split in ("train", "val")}
+        self._adapt_norm(data, model, features["train"])
 
         def cached(split, shuffle: bool):
             items = [tuple(item) for item in data.splits[split]]
-            # One eager call per batch: Keras' predict would trace anew for each split's
-            # last, smaller batch.
-            features = np.concatenate([
-                keras.ops.convert_to_numpy(extractor(images, training=False)).astype("float32")
-                for images, _ in image_dataset(items, self.size, max(batch, 64))])
-            ds = tf.data.Dataset.from_tensor_slices((features, label_array(items)))
+            ds = tf.data.Dataset.from_tensor_slices((features[split], label_array(items)))
             if shuffle:
                 ds = ds.shuffle(len(items), seed=self.options["seed"],
                                 reshuffle_each_iteration=True)
                 ds = ds.repeat(self.repeats(len(items)))
-            return ds.batch(batch).prefetch(tf.data.AUTOTUNE), features.nbytes
+            return ds.batch(batch).prefetch(tf.data.AUTOTUNE), features[split].nbytes
 
         (train, train_bytes), (val, val_bytes) = cached("train", True), cached("val", False)
-        inputs = keras.Input(extractor.output.shape[1:], name="features")
-        substitute = keras.Model(inputs, head(inputs), name="head_on_features")
+        inputs = keras.Input(features["train"].shape[1:], name="features")
+        substitute = keras.Model(inputs, head(norm(inputs)), name="head_on_features")
         self._compile(substitute, self.options["lr"], data, self.options["head_epochs"])
         return Substitute(substitute, train, val, description=(
             f"the head on cached features of {len(data.splits['train'])} training and "
@@ -672,6 +699,10 @@ def probabilities_function(model, size):
         return scores if is_probability else tf.nn.softmax(scores)
 
     return probabilities
+
+
+#: The layer that standardises the frozen backbone's features for the head (pretrained runs).
+FEATURE_NORM = "feature_norm"
 
 
 def feature_extractor(model):
