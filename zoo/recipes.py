@@ -46,8 +46,7 @@ def batch_size(train_images: int) -> int:
 def repeats(train_images: int, global_batch: int, min_steps: int) -> int:
     """How many passes over the training images make an epoch of at least ``min_steps``
     steps (1 for a set that already has them)."""
-    steps = max(1, math.ceil(train_images / global_batch))
-    return max(1, math.ceil(min_steps / steps))
+    return max(1, math.ceil(min_steps * global_batch / max(1, train_images)))
 
 
 def steps_per_epoch(train_images: int, global_batch: int, repeat: int) -> int:
@@ -72,3 +71,23 @@ def val_count(class_images: int, fraction: float) -> int:
     if class_images >= 2 * MIN_VAL_PER_CLASS:
         wanted = max(wanted, MIN_VAL_PER_CLASS)
     return min(wanted, class_images - 1)
+
+
+#: ``zoo pretrain``: SimCLR wants large batches (its negatives), at most this one, and at least
+#: this many steps per pass over the images; then about PRETRAIN_STEPS optimizer steps in all,
+#: in PRETRAIN_EPOCHS epochs at least and at most.
+PRETRAIN_BATCH = (32, 256)
+PRETRAIN_STEPS_PER_PASS = 8
+PRETRAIN_STEPS = 600
+PRETRAIN_EPOCHS = (10, 100)
+
+
+def pretrain_defaults(train_images: int) -> dict:
+    """The data-dependent defaults of ``zoo pretrain`` for ``train_images`` images."""
+    low, high = PRETRAIN_BATCH
+    batch = high
+    while batch > low and train_images < batch * PRETRAIN_STEPS_PER_PASS:
+        batch //= 2
+    steps = max(1, train_images // batch)  # full batches only
+    low, high = PRETRAIN_EPOCHS
+    return {"batch_size": batch, "epochs": min(high, max(low, math.ceil(PRETRAIN_STEPS / steps)))}

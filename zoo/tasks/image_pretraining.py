@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 
+from zoo import recipes
 from zoo.errors import ZooError
 from zoo.saving import save_model
 from zoo.tasks.base import Monitor, Option, Task, TaskData, non_negative_int, positive_int
@@ -51,10 +52,13 @@ class ImagePretrainingTask(Task):
         "projection_dim": Option(128, positive_int, "size of the projection the loss compares"),
         "min_crop": Option(0.6, crop_fraction, "smallest random crop, as a fraction of the area"),
         "flip": Option(False, bool, "also flip views horizontally (photos; not digits or text)"),
-        # Contrastive learning wants big batches (negatives), a higher peak rate and every epoch.
-        "batch_size": Option(256, positive_int, "images per training step (each seen twice)"),
-        "lr": Option(3e-3, float, "peak learning rate"),
-        "epochs": Option(30, positive_int, "training epochs"),
+        # Contrastive learning wants big batches (negatives) and a higher peak rate; batch and
+        # epochs are resolved from the data (zoo.recipes.pretrain_defaults) when not given.
+        "batch_size": Option(None, positive_int, "images per training step, each seen twice "
+                                                 "(default from the data: up to 256)"),
+        "lr": Option(3e-3, float, "peak learning rate (warm-up, then cosine decay)"),
+        "epochs": Option(None, positive_int, f"training epochs (default from the data: about "
+                                             f"{recipes.PRETRAIN_STEPS} optimizer steps in all)"),
         "patience": Option(0, non_negative_int, "stop after this many epochs without a lower validation "
                                    "loss (0, the default, never stops early)"),
     }
@@ -114,6 +118,9 @@ class ImagePretrainingTask(Task):
         for line in folder.report():
             self.log(line)
         train, val = folder.splits["train"], folder.splits["val"]
+        defaults = recipes.pretrain_defaults(len(train))
+        resolved = {name: value for name, value in defaults.items() if opts[name] is None}
+        opts.update(resolved)
         if len(train) < MIN_IMAGES:
             raise ZooError(f"{folder.root} has {len(train)} training images; contrastive "
                            f"pretraining needs at least {MIN_IMAGES} (a few thousand help)")
@@ -124,7 +131,8 @@ class ImagePretrainingTask(Task):
         return TaskData(self._views(train, training=True), self._views(val, training=False),
                         classes=folder.classes or None,
                         info={**folder.info(), "images": len(train) + len(val)},
-                        splits=folder.to_json())
+                        splits=folder.to_json(), recipe=resolved,
+                        recipe_basis=f"{len(train)} training images")
 
     def _views(self, items, training: bool):
         """(view 1, view 2) batches of ``items``' images: new views every epoch in training,
