@@ -1,29 +1,32 @@
-"""Transfer with few labels: does a backbone trained on other classes, or on the same images
-without labels, beat training from scratch?
+"""Few labels, many images: from scratch, the frozen stage, both stages, and `zoo pretrain`
+then fine-tuning, with 10 labelled images per class and the default recipe, on two image sets.
 
-On scikit-learn's digits (`zoo data digits --test-split 0.15`, ``--rendering bilinear`` or
-``nearest``), for each backbone and seed:
+Sets (``--set``):
 
-* **supervised** (``--part supervised``):
-  1. **base**: `zoo finetune BACKBONE --weights none` on the training images of digits 0-4;
-  2. on digits 5-9 with only ``--labels`` images per class (picked by the seed; the recipe's
-     ``--val-split`` holds out part of them to pick the best epoch): **scratch**
-     (`--weights none`), **frozen** (`--weights BASE_RUN --fine-tune-epochs 0`: stage 1 alone,
-     the head on the frozen backbone) and **frozen + fine-tune** (both stages);
-  3. each scored on the held-out test images of digits 5-9.
-* **self-supervised** (``--part self-supervised``):
-  1. **pretrain**: `zoo pretrain BACKBONE` on every training image (its class folders only
-     score the k-NN monitor);
-  2. on all ten digits with ``--labels`` images per class: **scratch**, **linear probe**
-     (`--weights PRETRAIN_RUN --fine-tune-epochs 0`) and **pretrained + fine-tune**;
-  3. each scored on every held-out test image.
+* ``digits``: scikit-learn's digits (`zoo data digits --test-split 0.15`, ``--rendering``
+  bilinear or nearest). Supervised transfer: a base trained on digits 0-4, then 5-9.
+  Self-supervised: `zoo pretrain` on every training image, then all ten digits.
+* ``letters``: `zoo data letters --chars upper,lower,digits --rendering line` (characters cropped
+  from lines of text, test typefaces never seen). Supervised transfer: a base trained on the
+  small letters and digits, then the 26 capitals. Self-supervised: `zoo pretrain` on every
+  training image of the capitals, labels unused, then the capitals.
 
-``--option`` sets a recipe option of every few-label run, ``--pretrain-option`` one of the
-pretraining. It prints one row per run and the median over seeds per backbone; ``--json`` ends
-with one JSON line.
+For each backbone and seed, ``--labels`` images per class (picked by the seed) are fine-tuned
+**with no recipe option** (``--option`` adds some, for a hand-tuned recipe):
 
-    python benchmarks/transfer.py --json
-    python benchmarks/transfer.py --part self-supervised --backbones plain_cnn --seeds 1
+* **scratch** (`--weights none`);
+* **frozen** (`--weights BASE --fine-tune-epochs 0`: stage 1 alone, the head on the frozen
+  backbone) and **both** stages (`--weights BASE`), BASE the supervised base or the
+  pretraining run;
+* the **referee**: scikit-learn's logistic regression (defaults) fitted on the frozen backbone's
+  pooled features of the same training images the frozen run trained on (``probe``), and on
+  the same features standardised (``probe_std``).
+
+Every figure is the accuracy on the set's held-out test images. It prints a row per run, the
+medians per backbone, and the bars of issue 19 (``--json`` ends with one JSON line)::
+
+    python benchmarks/transfer.py --set letters --json
+    python benchmarks/transfer.py --set digits --part self-supervised --backbones plain_cnn
 """
 
 from __future__ import annotations
@@ -36,96 +39,152 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+
 import zoo
-from zoo.data import write_digits
+from zoo.data import load_images, write_digits, write_letters
 from zoo.data.digits import RESAMPLING
 
 from seed_grid import add_grid_arguments, recipe_and_work  # beside this script
 
-ALL_CLASSES = tuple(str(digit) for digit in range(10))
-BASE_CLASSES, NEW_CLASSES = ALL_CLASSES[:5], ALL_CLASSES[5:]
-PARTS = {"supervised": ("scratch", "frozen", "frozen + fine-tune"),
-         "self-supervised": ("scratch", "linear probe", "pretrained + fine-tune")}
+DIGITS = [str(d) for d in range(10)]
+SETS = {
+    "digits": {"base": DIGITS[:5], "new": DIGITS[5:], "pretrain": DIGITS, "ssl": DIGITS},
+    "letters": {"base": [c + "_small" for c in "abcdefghijklmnopqrstuvwxyz"] + DIGITS,
+                "new": list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                "pretrain": list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                "ssl": list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")},
+}
+PARTS = ("supervised", "self-supervised")
+VARIANTS = ("scratch", "frozen", "both")
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=list(SETS), default="letters")
     parser.add_argument("--part", choices=[*PARTS, "both"], default="both")
     parser.add_argument("--backbones", nargs="+", default=["plain_cnn", "resnet20"])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="which few-label runs (scratch alone, for a recipe grid)")
     parser.add_argument("--labels", type=int, default=10, help="labelled images per class")
     parser.add_argument("--rendering", choices=RESAMPLING, default="bilinear",
-                        help="how the 8x8 digits are upsampled (two renderings of one data set)")
+                        help="digits only: how the 8x8 digits are upsampled")
     parser.add_argument("--base-epochs", type=int, default=12,
-                        help="epochs of the supervised base run on digits 0-4")
-    parser.add_argument("--epochs", type=int, default=30,
-                        help="epochs of each few-label run (and of its fine-tune stage)")
+                        help="epochs of the supervised base run")
+    parser.add_argument("--base-seed", type=int,
+                        help="train one base per backbone with this seed, shared by every seed "
+                             "(default: each seed its own base)")
     parser.add_argument("--pretrain-option", action="append", default=[], metavar="NAME=VALUE",
-                        help="an option of every zoo pretrain run (repeatable), e.g. epochs=40")
-    add_grid_arguments(parser, option_example="lr=0.003")
+                        help="an option of every zoo pretrain run (repeatable)")
+    add_grid_arguments(parser, option_example="lr=0.01")
     args = parser.parse_args(argv)
 
     options, recipe, work = recipe_and_work(args, prefix="zoo-transfer-")
     pretrain_options = dict(option.split("=", 1) for option in args.pretrain_option)
-    work = work / args.rendering
-    digits = work / "digits"
-    if not digits.is_dir():
-        write_digits(digits, test_split=0.15, resample=args.rendering)
+    work = work / (args.set if args.set == "letters" else f"digits-{args.rendering}")
+    source = _source(args.set, args.rendering, work / "data")
     quiet = {"log": lambda line: None, "image_size": 32}
     parts = list(PARTS) if args.part == "both" else [args.part]
     rows = []
     for part in parts:
-        classes = NEW_CLASSES if part == "supervised" else ALL_CLASSES
-        test = _subset(digits / "test", work / f"test-{classes[0]}to{classes[-1]}", classes)
+        classes = SETS[args.set]["new" if part == "supervised" else "ssl"]
+        test = _subset(source / "test", work / f"test-{part}", classes)
         for backbone in args.backbones:
             for seed in args.seeds:
-                runs = work / "runs" / recipe / part / f"{backbone}-{seed}"
+                base_seed = seed if args.base_seed is None else args.base_seed
+                bases = work / "bases" / part / f"{backbone}-{base_seed}"
                 start = time.monotonic()
-                if part == "supervised":
-                    base = zoo.finetune(backbone, _subset(digits / "train", work / "base",
-                                                          BASE_CLASSES),
-                                        weights="none", epochs=args.base_epochs, seed=seed,
-                                        out=str(runs / "base"), **quiet)
+                base = None
+                if args.variants == ["scratch"]:  # a recipe grid needs no base
+                    pass
+                elif part == "supervised":
+                    pool = _subset(source / "train", work / "base-train", SETS[args.set]["base"])
+                    base = _base(bases, lambda resume: zoo.finetune(
+                        backbone, pool, weights="none", epochs=args.base_epochs, seed=base_seed,
+                        out=str(bases), resume=resume, **quiet))
                 else:
-                    base = zoo.pretrain(backbone, digits / "train", seed=seed,
-                                        out=str(runs / "pretrain"), **quiet, **pretrain_options)
+                    pool = _subset(source / "train", work / "pretrain-train",
+                                   SETS[args.set]["pretrain"])
+                    base = _base(bases, lambda resume: zoo.pretrain(
+                        backbone, pool, seed=base_seed, out=str(bases), resume=resume, **quiet,
+                        **pretrain_options))
                 base_seconds = round(time.monotonic() - start, 1)
-                base_metrics = {key: value for key, value in base.metrics.items()
-                                if key in ("accuracy", "knn_accuracy")}
-                few = _subset(digits / "train", work / f"few-{part}-{args.labels}-{seed}",
+                base_figures = {k: v for k, v in (base.metrics if base else {}).items()
+                                if k in ("accuracy", "knn_accuracy")}
+                if base:  # its own training time (base_seconds is 0 for a reused base)
+                    base_figures["seconds"] = base.metrics.get("training", {}).get("seconds")
+                few = _subset(source / "train", work / f"few-{part}-{args.labels}-{seed}",
                               classes, per_class=args.labels, seed=seed)
-                scratch, frozen, both = PARTS[part]
-                settings = {scratch: {"weights": "none"},
-                            frozen: {"weights": str(base.path), "fine_tune_epochs": 0},
-                            both: {"weights": str(base.path)}}
-                for variant, setting in settings.items():
+                runs = work / "runs" / recipe / part / f"{backbone}-{seed}"
+                settings = {"scratch": {"weights": "none"},
+                            "frozen": {"weights": str(base and base.path), "fine_tune_epochs": 0},
+                            "both": {"weights": str(base and base.path)}}
+                for variant in args.variants:
+                    setting = settings[variant]
                     start = time.monotonic()
-                    run = zoo.finetune(backbone, few, epochs=args.epochs, seed=seed,
-                                       out=str(runs / variant.replace(" + ", "-")
-                                               .replace(" ", "-")),
-                                       **setting, **quiet, **options)
+                    out = runs / variant
+                    shutil.rmtree(out, ignore_errors=True)
+                    run = zoo.finetune(backbone, few, seed=seed, out=str(out), **setting,
+                                       **quiet, **options)
                     row = {"part": part, "backbone": backbone, "seed": seed, "variant": variant,
-                           "accuracy": run.evaluate(test)["accuracy"], "base": base_metrics,
-                           "base_seconds": base_seconds,
-                           "seconds": round(time.monotonic() - start, 1)}
+                           "accuracy": run.evaluate(test)["accuracy"],
+                           "seconds": round(time.monotonic() - start, 1),
+                           "recipe": run.config.get("recipe", {}).get("resolved", {}),
+                           "base": base_figures, "base_seconds": base_seconds}
+                    if variant == "frozen":
+                        row.update(_probes(run, test))
                     rows.append(row)
-                    print(f"{part:15s} {backbone:10s} seed {seed}  {variant:22s} held-out "
-                          f"{row['accuracy']:.4f}  (base: " +
-                          ", ".join(f"{k} {v:.4f}" for k, v in base_metrics.items()) +
-                          f" in {base_seconds:.0f} s; {row['seconds']:.0f} s)", flush=True)
-    summary = {"rendering": args.rendering, "labels_per_class": args.labels, "options": options,
+                    probes = (f"  probe {row['probe']:.4f}  probe_std {row['probe_std']:.4f}"
+                              if "probe" in row else "")
+                    print(f"{part:15s} {backbone:10s} seed {seed}  {variant:8s} "
+                          f"held-out {row['accuracy']:.4f}{probes}  ({row['seconds']:.0f} s; "
+                          f"base {base_figures} in {base_seconds:.0f} s)", flush=True)
+    summary = {"set": args.set, "rendering": args.rendering if args.set == "digits" else "line",
+               "labels_per_class": args.labels, "base_seed": args.base_seed, "options": options,
                "pretrain_options": pretrain_options, "runs": rows, "medians": {}}
     for part in parts:
         for backbone in args.backbones:
-            medians = {variant: statistics.median(
-                row["accuracy"] for row in rows if row["part"] == part and
-                row["backbone"] == backbone and row["variant"] == variant)
-                for variant in PARTS[part]}
+            mine = [row for row in rows if row["part"] == part and row["backbone"] == backbone]
+            medians = {name: statistics.median(row[key] for row in mine if row["variant"] == variant)
+                       for name, variant, key in (
+                           ("scratch", "scratch", "accuracy"), ("frozen", "frozen", "accuracy"),
+                           ("both", "both", "accuracy"), ("probe", "frozen", "probe"),
+                           ("probe_std", "frozen", "probe_std"))
+                       if variant in args.variants}
             summary["medians"].setdefault(part, {})[backbone] = medians
             print(f"{part:15s} {backbone:10s} median  " +
-                  "  ".join(f"{v} {a:.4f}" for v, a in medians.items()))
+                  "  ".join(f"{name} {value:.4f}" for name, value in medians.items()))
+            if set(args.variants) == set(VARIANTS):
+                print(f"{'':15s} {'':10s} bars    " + _bars(medians))
     if args.json:
         print(json.dumps(summary))
     return summary
+
+
+def _bars(m: dict) -> str:
+    """Issue 19's bars on one backbone's medians."""
+    transferred = max(m["frozen"], m["both"])
+    return (f"frozen >= probe - 0.01: {m['frozen'] >= m['probe'] - 0.01};  "
+            f"both >= max(frozen, scratch) - 0.01: "
+            f"{m['both'] >= max(m['frozen'], m['scratch']) - 0.01};  "
+            f"gain over scratch {transferred - m['scratch']:+.4f}")
+
+
+def _source(name: str, rendering: str, folder: Path) -> Path:
+    if not folder.is_dir():
+        if name == "digits":
+            write_digits(folder, test_split=0.15, resample=rendering)
+        else:
+            write_letters(folder, chars="upper,lower,digits", rendering="line")
+    return folder
+
+
+def _base(run: Path, train):
+    """The base run in ``run``: reused when finished, resumed when interrupted, else trained
+    (``train(resume)``)."""
+    if (run / "metrics.json").is_file():
+        return zoo.open_run(run)
+    return train((run / "config.json").is_file())
 
 
 def _subset(source: Path, out: Path, classes, per_class: int | None = None,
@@ -134,14 +193,43 @@ def _subset(source: Path, out: Path, classes, per_class: int | None = None,
     that many images of each, picked by ``seed``)."""
     if out.is_dir():
         return out
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
     for label in classes:
         files = sorted((source / label).iterdir())
         if per_class is not None:
             files = sorted(random.Random(seed).sample(files, per_class))
-        (out / label).mkdir(parents=True)
+        (tmp / label).mkdir(parents=True)
         for file in files:
-            shutil.copy(file, out / label / file.name)
+            shutil.copy(file, tmp / label / file.name)
+    tmp.rename(out)
     return out
+
+
+def _probes(run, test: Path) -> dict:
+    """The referee: logistic regression on the frozen backbone's pooled features of the frozen
+    run's own training images, raw and standardised, scored on ``test``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from zoo.data import scan_folder
+    from zoo.tasks.image_classification import feature_extractor
+
+    extractor = feature_extractor(run.load_model())
+
+    def pooled(items):
+        features = np.asarray(extractor(load_images([p for p, _ in items], (32, 32)),
+                                        training=False))
+        pooled = features.mean(axis=(1, 2)) if features.ndim == 4 else features
+        return pooled, [label for _, label in items]
+
+    x_train, y_train = pooled([tuple(item) for item in run.run.splits["train"]])
+    x_test, y_test = pooled(scan_folder(test, val_split=0.0, classes=run.labels).splits["train"])
+    raw = LogisticRegression(max_iter=5000).fit(x_train, y_train)
+    scaled = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(x_train,
+                                                                                   y_train)
+    return {"probe": raw.score(x_test, y_test), "probe_std": scaled.score(x_test, y_test)}
 
 
 if __name__ == "__main__":

@@ -99,3 +99,24 @@ def test_printed_signatures_are_the_codes(docs):
         assert any(span.split(".", span.count(".") - expected.count("."))[-1] == expected
                    for span in written), \
             f"docs/writing-plugins.md should show {expected}; it shows {written}"
+
+
+def test_closeness_is_what_the_docs_say():
+    """``atol + rtol * mean(|Keras output|)``; one number serves every quantization; a dict
+    must name the quantization exported."""
+    import numpy as np
+
+    from zoo.errors import ZooError
+
+    expected = np.array([[0.0, 2.0], [4.0, 2.0]])  # mean |output| = 2
+    loose = Closeness(atol=0.1, rtol=0.05)  # allowed 0.1 + 0.05 * 2 = 0.2, for any quantization
+    for quantize in ("none", "int8"):
+        assert loose.compare(expected, expected + 0.19, quantize)["passed"]
+        failed = loose.compare(expected, expected + 0.21, quantize)
+        assert not failed["passed"] and "allowed 0.2" in failed["failure"]
+    per_quantization = Closeness(atol={"none": 1e-4, "float16": 1e-2})
+    assert per_quantization.compare(expected, expected + 5e-3, "float16")["passed"]
+    with pytest.raises(ZooError, match="gives no tolerance for --quantize int8"):
+        per_quantization.compare(expected, expected, "int8")
+    with pytest.raises(ValueError, match="atol must be a number >= 0"):
+        Closeness(atol=-1)

@@ -41,9 +41,9 @@ def test_a_bare_callback_and_one_that_raises_leave_training_complete(run_zoo, tm
             ] == [0, 1]  # dropped after it raised
     assert [json.loads(line)["epoch"] for line in
             (out / "epochlog.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
-    # on_run_end comes once the run is written
-    assert {"model.keras", "metrics.json", "report.html"} <= set(
-        (out / "run-end.txt").read_text().split(","))
+    # on_run_end comes once the run is written and no longer locked as training
+    seen = set((out / "run-end.txt").read_text().split(","))
+    assert {"model.keras", "metrics.json", "report.html"} <= seen and "training.lock" not in seen
 
 
 @pytest.mark.parametrize("mistake, method, expected", [

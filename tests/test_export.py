@@ -359,7 +359,7 @@ def test_cli_bad_inputs_give_one_line(run, tmp_path):
     cases = [((tmp_path,), "is not a run directory"),
              ((run.path, "--format", "onnx"), "unknown export format 'onnx'"),
              ((run.path, "--quantize", "int4"), "unknown quantization 'int4'"),
-             ((run.path, "--format", "saved_model", "--quantize", "int8"), "TFLite only"),
+             ((run.path, "--format", "saved_model", "--quantize", "int8"), "applies to tflite only"),
              ((run.path, "--quantize", "int8", "--calibration-size", 0), "at least 1"),
              ((run.path, "--out", tmp_path / "model.bin"), "must end in .tflite"),
              ((run.path, "--calibration", tmp_path), "use it with --format tflite --quantize int8")]
@@ -430,7 +430,8 @@ def test_a_finetuned_mobilenet_run_exports_with_builtin_ops(tmp_path, mediapipe_
 
     write_digits(tmp_path / "digits", limit=8)
     result = zoo.finetune("mobilenet_v2", tmp_path / "digits", weights="none", image_size=32,
-                          epochs=1, fine_tune_epochs=0, batch_size=16, out=str(tmp_path / "run"),
+                          epochs=1, fine_tune_epochs=0, batch_size=16, min_steps=1,
+                          out=str(tmp_path / "run"),
                           log=lambda line: None)
     report = zoo.export(result.path)
     assert report["passed"] and report["agreement"] >= 0.99

@@ -162,8 +162,8 @@ def test_plugin_callbacks_join_every_task_and_a_failing_one_is_skipped(run_zoo, 
 
     digits = write_digits(tmp_path / "digits", limit=12)["path"]
     texts = write_fortunes_csv(tmp_path / "texts.csv", per_class=30)["path"]
-    plugins = ("zoo-epochlog", "zoo-badlog", "zoo-transfer", "zoo-rnn")
-    jobs = {"image_classification": ("finetune", "mobilenet_v2", "--data", digits, "--weights",
+    plugins = ("zoo-epochlog", "zoo-badlog", "zoo-transfer", "zoo-cnn", "zoo-rnn")
+    jobs = {"image_classification": ("finetune", "plain_cnn", "--data", digits, "--weights",
                                      "none", "--image-size", "32"),
             "zoo_rnn.tasks:TextClassificationTask": ("train", "lstm_classifier", "--data", texts)}
     for task, args in jobs.items():

@@ -60,7 +60,9 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
                 " (an option you pass wins)")
         log(distribute.describe(task.strategy, opts["batch_size"]))
         with training_lock(run.make()):  # `zoo runs` shows the run as training meanwhile
-            summary = _train(task, run, data, log)
+            trackers = _train(task, run, data, log)
+        for guard in trackers:  # after the lock: what a tracker records is a finished run
+            guard.run_end(run)
     except BaseException:
         if created is not None and not run.state_path.is_file():
             shutil.rmtree(created, ignore_errors=True)
@@ -69,8 +71,9 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
     return run
 
 
-def _train(task: Task, run: Run, data: TaskData, log) -> dict:
-    """The lifecycle from the preprocessor to the report, inside the training lock."""
+def _train(task: Task, run: Run, data: TaskData, log) -> list:
+    """The lifecycle from the preprocessor to the report, inside the training lock; returns the
+    guarded plugin callbacks, to be told the run has ended."""
     opts = task.options
     resuming = opts["resume"] and run.config_path.is_file()
     if resuming and task.preprocessor_class is not None:
@@ -114,9 +117,7 @@ def _train(task: Task, run: Run, data: TaskData, log) -> dict:
                   step=max(0, summary["epochs"] - 1))
     if distribute.is_chief():  # other workers' run directories are thrown away
         _write_report(task, run, log)
-    for guard in guards:
-        guard.run_end(run)
-    return summary
+    return guards
 
 
 def _restore_options(task: Task, run: Run) -> None:

@@ -92,7 +92,7 @@ class ImageClassificationTask(Task):
         "no_augment": Option(False, bool, "turn augmentation off (the default for "
                                           "from-scratch runs under 16 epochs)"),
         "unfreeze": Option("all", unfreeze, "stage 2: top N backbone layers, all, or none"),
-        "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default --lr / 10)"),
+        "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default --lr / 3)"),
         "fine_tune_epochs": Option(None, non_negative_int,
                                    "stage 2 epochs (default --epochs; 0 skips it)"),
         "class_weight": Option("none", str, "auto weighs classes by inverse frequency",
@@ -122,9 +122,11 @@ class ImageClassificationTask(Task):
     EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
     #: The ``zoo.Head.task`` of the heads this task trains (checked before the data is read).
     HEAD_TASK = "classification"
-    #: Validation accuracy picks the best epoch; on a few validation images it often ties, and
-    #: the lower validation loss then decides.
-    MONITOR = Monitor("val_accuracy", "max", tie_break=Monitor("val_loss", "min"))
+    #: Validation loss picks the best epoch and stops a stage early (Keras' own default). On the
+    #: few validation images of a small folder accuracy moves in steps of several points and
+    #: its best epoch is often an early, lucky one (docs/benchmarks.md, "Few labels"); higher
+    #: validation accuracy breaks a tie.
+    MONITOR = Monitor("val_loss", "min", tie_break=Monitor("val_accuracy", "max"))
     HEADLINE = ("accuracy", "top*_accuracy")
     #: Options of the backbone + head recipe, meaningless for a whole model.
     BACKBONE_OPTIONS = frozenset({"head", "head_init", "dropout", "weights", "unfreeze",
@@ -371,7 +373,7 @@ class ImageClassificationTask(Task):
         stages = [self._head_stage(model, data)]
         epochs = opts["epochs"] if opts["fine_tune_epochs"] is None else opts["fine_tune_epochs"]
         if epochs > 0 and opts["unfreeze"] != "none":
-            lr = opts["fine_tune_lr"] or opts["lr"] / 10
+            lr = opts["fine_tune_lr"] or opts["lr"] * recipes.FINE_TUNE_LR_SCALE
 
             def unfreeze_top(model):
                 count = set_trainable_top(backbone(model), opts["unfreeze"])

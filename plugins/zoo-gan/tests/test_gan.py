@@ -212,6 +212,48 @@ def test_wgan_gp_trains_and_resumes_with_both_optimizers(tmp_path):
     assert 0 <= figures["near_real_fraction"] <= 1
 
 
+def test_cli_prints_the_quality_headline_and_patience_stops_on_frechet(tmp_path):
+    """The end of ``zoo train`` and ``zoo evaluate RUN`` print the same line of the figures a GAN
+    is judged on (GANTask.HEADLINE), saying what was compared; ``--patience 2`` stops after two
+    epochs without a lower Frechet distance, as its help says. At learning rate 0 the generator
+    never changes: epochs differ only by the images they sample, so the distance stalls."""
+    import csv
+    import json
+    import re
+
+    from zoo_gan.tasks import GANTask
+
+    digits = write_digits(tmp_path / "few", size=16, limit=6)["path"]
+    out = tmp_path / "dcgan"
+    trained = CliRunner().invoke(cli, [
+        "train", "dcgan", "--data", str(digits), "--image-size", "16", "--width", "8",
+        "--epochs", "8", "--patience", "2", "--lr", "0", "--quality-samples", "50",
+        "--judge-epochs", "1", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    lines = [line for line in trained.output.splitlines() if line.startswith("Held-out")]
+    assert len(lines) == 1, trained.output
+    line = re.fullmatch(r"Held-out \(50 generated images vs the training images\): (.+)", lines[0])
+    assert line, lines[0]
+    figures = dict(pair.split(" ") for pair in line.group(1).split(", "))
+    assert list(figures) == list(GANTask.HEADLINE), lines[0]
+    assert all(re.fullmatch(r"\d+\.\d{4}", figures[name])
+               for name in ("frechet", "near_real_fraction", "mean_confidence")), lines[0]
+    assert 0 <= float(figures["near_real_fraction"]) <= 1
+    assert 0 < float(figures["mean_confidence"]) <= 1
+    assert figures["classes_covered"].isdigit() and int(figures["classes_covered"]) <= 10
+
+    evaluated = CliRunner().invoke(cli, ["evaluate", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert [line for line in evaluated.output.splitlines() if line.startswith("Held-out")] == \
+        lines  # the same samples (a fixed seed), the same judge: the same figures
+
+    summary = json.loads((out / "metrics.json").read_text())["training"]
+    assert summary["monitor"] == GANTask.MONITOR.metric == "frechet" and summary["stopped_early"]
+    frechet = [float(row["frechet"]) for row in csv.DictReader(open(out / "history.csv"))]
+    assert len(frechet) == summary["epochs"] == summary["best_epoch"] + 2 < 8
+    assert min(frechet) == frechet[summary["best_epoch"] - 1]  # the last two were not lower
+
+
 def test_dcgan_train_step_updates_both_networks():
     from zoo_gan.models import build
 

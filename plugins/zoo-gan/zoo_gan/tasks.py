@@ -171,9 +171,10 @@ class GANTask(Task):
     def evaluate(self, run, data=None) -> dict:
         """Quality figures for ``quality_samples`` fresh images (classes cycled for cgan),
         against the training images (``data`` None or the TaskData of training) or the images
-        in the folder ``data``."""
+        in the folder ``data``; the result's ``data`` says which (the headline line shows it)."""
         from zoo_gan.models import sample
 
+        real = "the training images" if data is None or isinstance(data, GANData) else str(data)
         if not isinstance(data, GANData):
             # config.json's data path is absolute (--data may have been relative to another cwd)
             path = data if data is not None else \
@@ -186,7 +187,8 @@ class GANTask(Task):
         judge = self.judge(run, data)
         images = sample(gan.generator, self.options["quality_samples"],
                         seed=self.options["seed"] + 1)
-        return judge.score(images)
+        scores = judge.score(images)
+        return {**scores, "data": f"{scores['samples']} generated images vs {real}"}
 
     def report_sections(self, run) -> list:
         """The quality figures, then the last epoch's sample grid (the same latent vectors

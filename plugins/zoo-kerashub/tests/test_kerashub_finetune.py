@@ -35,7 +35,7 @@ def test_the_killed_run_resumes_and_learns(resumed, presets):
     out, killed_after, output = resumed
     assert f"Resuming {out} after epoch {killed_after}" in output
     run = Run.open(out)
-    assert [int(row["epoch"]) for row in run.history()] == \
+    assert [int(row["epoch"]) for row in run.history.rows()] == \
         list(range(1, EPOCHS + FINE_TUNE_EPOCHS + 1))  # no gap, no repeat
     config = run.config
     assert (config["backbone"], config["preprocess"]) == ("kerashub", "none")
@@ -43,7 +43,7 @@ def test_the_killed_run_resumes_and_learns(resumed, presets):
     assert "zoo-kerashub" in config["versions"]["plugins"]
     # The preset was pretrained on digits: its frozen features (its weights behind its own
     # preprocessing) already separate the classes; chance is 0.1.
-    head_stage = [row for row in run.history() if row["stage"] == "head"]
+    head_stage = [row for row in run.history.rows() if row["stage"] == "head"]
     assert float(head_stage[-1]["val_accuracy"]) >= 0.5, head_stage
     assert run.read("metrics.json")["accuracy"] >= 0.6
 

@@ -55,6 +55,72 @@ def test_item_knn_and_matrix_factorization_learn_and_cannot_export(interactions_
         assert not run.file("exports").exists()
 
 
+def test_cli_prints_the_ranking_headline_and_patience_stops_on_training_loss(tmp_path):
+    """The end of ``zoo train`` and ``zoo evaluate RUN`` print the same line of the figures a
+    recommender is judged on (recall@K and NDCG@K at --k), saying which interactions they were
+    measured on. ``--patience 2`` stops two_tower after two epochs without a lower training loss,
+    as its help says (at learning rate 0 on one batch the loss never falls); item_knn, whose
+    help says patience is not used, takes ``--patience 0`` and refuses more in one line."""
+    import csv
+    import fnmatch
+    import re
+
+    from zoo_recommenders.tasks import CooccurrenceTask, RetrievalTask
+
+    data = tmp_path / "small.csv"
+    rdata.write_synthetic(data, n_users=60, n_items=30, per_user=10, seed=0)
+    runner = CliRunner()
+
+    def headline(result, task, k: int) -> str:
+        """The one Held-out line of ``result``: recall@K and NDCG@K, each a figure ``task``
+        declares in HEADLINE, every figure shown to four places."""
+        lines = [line for line in result.output.splitlines() if line.startswith("Held-out")]
+        assert len(lines) == 1, result.output
+        found = re.fullmatch(r"Held-out \(last 2 interactions of \d+ users\): (.+)", lines[0])
+        assert found, lines[0]
+        figures = dict(pair.split(" ") for pair in found.group(1).split(", "))
+        assert {f"recall@{k}", f"ndcg@{k}"} <= set(figures), lines[0]
+        assert all(any(fnmatch.fnmatchcase(name, pattern) for pattern in task.HEADLINE)
+                   for name in figures), lines[0]
+        assert all(re.fullmatch(r"\d+\.\d{4}", value) for value in figures.values()), lines[0]
+        assert 0 <= float(figures[f"recall@{k}"]) <= 1 and 0 <= float(figures[f"ndcg@{k}"]) <= 1
+        return lines[0]
+
+    def training(run) -> dict:
+        return json.loads((run / "metrics.json").read_text())["training"]
+
+    out = tmp_path / "two_tower"
+    trained = runner.invoke(cli, ["train", "two_tower", "--data", str(data), "--epochs", "10",
+                                  "--patience", "2", "--lr", "0", "--batch-size", "4096",
+                                  "--dim", "8", "--k", "5", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    line = headline(trained, RetrievalTask, k=5)
+    evaluated = runner.invoke(cli, ["evaluate", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert headline(evaluated, RetrievalTask, k=5) == line
+    summary = training(out)
+    assert summary["monitor"] == RetrievalTask.MONITOR.metric == "loss"
+    assert summary["stopped_early"]
+    with open(out / "history.csv", newline="") as rows:
+        losses = [float(row["loss"]) for row in csv.DictReader(rows)]
+    assert len(losses) == summary["epochs"] == summary["best_epoch"] + 2 < 10
+    assert min(losses) == losses[summary["best_epoch"] - 1]  # the last two were not lower
+
+    refused = runner.invoke(cli, ["train", "item_knn", "--data", str(data), "--patience", "2",
+                                  "--out", str(tmp_path / "knn")])
+    assert refused.exit_code == 1 and "--patience" in refused.output, refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and not (tmp_path / "knn").exists()
+    knn = runner.invoke(cli, ["train", "item_knn", "--data", str(data), "--patience", "0",
+                              "--out", str(tmp_path / "knn")])
+    assert knn.exit_code == 0, knn.output
+    line = headline(knn, CooccurrenceTask, k=10)
+    assert CooccurrenceTask.MONITOR is None
+    summary = training(tmp_path / "knn")
+    assert summary["monitor"] is None and not summary["stopped_early"] and summary["epochs"] == 1
+    assert headline(runner.invoke(cli, ["evaluate", str(tmp_path / "knn")]),
+                    CooccurrenceTask, k=10) == line
+
+
 def test_recommend_leaves_out_training_items_and_handles_unknown_users(two_tower_run):
     from zoo_recommenders.api import recommend
 

@@ -69,7 +69,7 @@ class RecommenderTask(Task):
     #: Every interaction a user has before their held-out ones trains: the training loss is the
     #: only epoch figure.
     MONITOR = Monitor("loss", "min")
-    HEADLINE = ("recall@*", "ndcg@*", "rmse")
+    HEADLINE = ("recall@*", "ndcg@*")
 
     # -- data -----------------------------------------------------------------------------------
     def load_data(self) -> RecommenderData:
@@ -129,7 +129,8 @@ class RecommenderTask(Task):
         return self.metrics(model, RunInteractions(run, model))
 
     def metrics(self, model, state: "RunInteractions") -> dict:
-        """The figures :meth:`evaluate` reports for ``model`` on the run's interactions."""
+        """The figures :meth:`evaluate` reports for ``model`` on the run's interactions, and
+        ``data``: which interactions (the headline line shows it)."""
         from zoo_recommenders import metrics as ranking
         from zoo_recommenders.models import score_items
 
@@ -143,6 +144,7 @@ class RecommenderTask(Task):
             {**model_ranker, **ranking.baselines(state.matrix, self.options["svd_rank"])},
             state.matrix, rows, relevant, k)
         result = {**figures.pop("model"), "baselines": figures}
+        result["data"] = f"last {self.options['holdout']} interactions of {result['users']} users"
         popular = figures["popular"][f"recall@{k}"]
         result[f"recall@{k}_vs_popular"] = (result[f"recall@{k}"] / popular) if popular else None
         return result
@@ -281,6 +283,7 @@ class RatingTask(RecommenderTask):
     """matrix_factorization: explicit ratings, mean squared error; held-out RMSE reported."""
 
     name = "zoo_recommenders.tasks:RatingTask"
+    HEADLINE = (*RecommenderTask.HEADLINE, "rmse")
     OPTIONS = {**COMMON,
                "dim": Option(32, positive_int, "embedding size"),
                "l2": Option(None, float, "L2 penalty on the embeddings"),
@@ -337,8 +340,8 @@ class CooccurrenceTask(RecommenderTask):
                "neighbours": Option(50, positive_int, "most similar items kept per item"),
                "epochs": Option(1, positive_int, "passes over the histories (1 is the algorithm)"),
                "batch_size": Option(256, positive_int, "users per step"),
-               "patience": Option(0, non_negative_int, "not used: counting co-occurrences has "
-                                                       "no loss to stop on")}
+               "patience": Option(0, non_negative_int, "not used, refused above 0: counting "
+                                                       "co-occurrences has no loss to stop on")}
     #: Counting has no loss: every pass is kept.
     MONITOR = None
     MODEL_OPTIONS = ("shrink", "neighbours")

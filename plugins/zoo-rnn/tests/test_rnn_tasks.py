@@ -29,10 +29,27 @@ def fortunes_csv(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def text_run(fortunes_csv, tmp_path_factory):
+def text_training(fortunes_csv, tmp_path_factory):
+    """(the run, what ``zoo train`` printed): lstm_classifier trained through the CLI."""
     out = tmp_path_factory.mktemp("runs") / "lstm"
-    return zoo.train("lstm_classifier", data=fortunes_csv, seed=1, epochs=14, out=str(out),
-                     log=lambda line: None)
+    done = CliRunner().invoke(cli, ["train", "lstm_classifier", "--data", str(fortunes_csv),
+                                    "--seed", "1", "--epochs", "14", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    return zoo.open_run(out, log=lambda line: None), done.output
+
+
+@pytest.fixture(scope="module")
+def text_run(text_training):
+    return text_training[0]
+
+
+def heldout_block(output: str) -> list[str]:
+    """The headline line ``Held-out (...): ...`` of a ``zoo train`` or ``zoo evaluate`` output,
+    with the per-class table under it (up to the confusion matrix's path)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Held-out"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Confusion matrix:"))
+    return lines[start:end]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +70,8 @@ def test_lstm_classifier_reaches_the_tfidf_baseline(text_run):
     assert len(run.read("splits.json")["test"]) > 100
 
 
-def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
+def test_cli_predicts_and_evaluates_raw_text(text_training, fortunes_csv, tmp_path):
+    text_run, trained = text_training
     runner = CliRunner()
     done = runner.invoke(cli, ["predict", str(text_run.path), STARTREK, "--json"])
     assert done.exit_code == 0, done.output
@@ -74,9 +92,15 @@ def test_cli_predicts_and_evaluates_raw_text(text_run, fortunes_csv, tmp_path):
     assert metrics["data"] == str(subset) and sum(metrics["per_class"]["law"].get(k, 0)
                                                   for k in ("support",)) == 20
 
-    done = runner.invoke(cli, ["evaluate", str(text_run.path)])  # the summary counts texts
-    summary = next(line for line in done.stdout.splitlines() if line.startswith("Held-out"))
-    assert re.match(r"Held-out \(test split, \d+ examples\): accuracy [01]\.\d{4}", summary), summary
+    # The end of zoo train and zoo evaluate RUN: the headline (HEADLINE: accuracy) on the test
+    # split, counting its texts, then the same per-class table.
+    done = runner.invoke(cli, ["evaluate", str(text_run.path)])
+    assert done.exit_code == 0, done.output
+    block = heldout_block(done.stdout)
+    assert re.fullmatch(r"Held-out \(test split, \d+ examples\): accuracy [01]\.\d{4}",
+                        block[0]), block[0]
+    assert len(block) == 2 + len(datasets.FORTUNE_CATEGORIES) and "precision" in block[1]
+    assert heldout_block(trained) == block
 
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence,label\nhello,law\n")
@@ -101,6 +125,31 @@ def test_resume_uses_the_saved_vocabulary_not_a_refitted_one(tmp_path):
     zoo.train("gru_classifier", resume=True, **options)
     resumed = run.load_model().get_layer("vectorize").get_vocabulary()
     assert resumed[:4] == words[:4]
+
+
+def test_patience_stops_text_training_on_its_validation_figures(tmp_path):
+    """``--patience 2`` stops after two epochs without validation improvement, as its help says:
+    a higher val_accuracy, or an equal one with a lower val_loss (TextClassificationTask.MONITOR).
+    At learning rate 0 neither ever improves."""
+    import csv
+
+    from zoo_rnn.tasks import TextClassificationTask
+
+    texts = datasets.write_fortunes_csv(tmp_path / "few.csv", per_class=30)["path"]
+    out = tmp_path / "ngram"
+    done = CliRunner().invoke(cli, ["train", "ngram_classifier", "--data", str(texts),
+                                    "--epochs", "10", "--patience", "2", "--lr", "0",
+                                    "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    summary = json.loads((out / "metrics.json").read_text())["training"]
+    monitor = TextClassificationTask.MONITOR
+    assert summary["monitor"] == monitor.metric == "val_accuracy" and summary["stopped_early"]
+    with open(out / "history.csv", newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if k.startswith("val_")}
+                for row in csv.DictReader(f)]
+    assert len(rows) == summary["epochs"] == summary["best_epoch"] + 2 < 10
+    best = rows[summary["best_epoch"] - 1]
+    assert not any(monitor.better(row, best) for row in rows[summary["best_epoch"]:])
 
 
 def test_run_model_reloads_in_a_fresh_process(text_run):
@@ -230,6 +279,45 @@ def test_forecaster_beats_the_naive_forecast_and_exports(tmp_path, monkeypatch):
     with pytest.raises(zoo.ZooError, match="differ from the Keras model"):
         zoo.export(run.path, format="tflite", out=tmp_path / "late.tflite")
     assert (tmp_path / "late.rejected.tflite").is_file() and not (tmp_path / "late.tflite").exists()
+
+
+def test_forecaster_cli_prints_its_errors_and_patience_stops_on_validation_loss(tmp_path):
+    """The end of ``zoo train`` and ``zoo evaluate RUN`` print the same headline line, the
+    forecaster's errors on the test split (ForecastingTask.HEADLINE); ``--patience 2`` stops
+    after two epochs without a lower validation loss, as its help says (at learning rate 0 the
+    loss never falls)."""
+    import csv
+
+    from zoo_rnn.tasks import ForecastingTask
+
+    steps = np.arange(200)
+    series = tmp_path / "series.csv"
+    series.write_text("value\n" + "\n".join(f"{10 + np.sin(2 * np.pi * t / 25):.4f}"
+                                             for t in steps) + "\n")
+    out = tmp_path / "run"
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["train", "lstm_forecaster", "--data", str(series),
+                                  "--window", "10", "--units", "4", "--epochs", "10",
+                                  "--patience", "2", "--lr", "0", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    lines = [line for line in trained.output.splitlines() if line.startswith("Held-out")]
+    assert len(lines) == 1, trained.output
+    found = re.fullmatch(r"Held-out \(test split\): (.+)", lines[0])
+    assert found, lines[0]
+    figures = dict(pair.split(" ") for pair in found.group(1).split(", "))
+    assert list(figures) == list(ForecastingTask.HEADLINE), lines[0]
+    assert all(re.fullmatch(r"\d+\.\d{4}", value) for value in figures.values()), lines[0]
+    evaluated = runner.invoke(cli, ["evaluate", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert [line for line in evaluated.output.splitlines() if line.startswith("Held-out")] == lines
+
+    summary = json.loads((out / "metrics.json").read_text())["training"]
+    assert summary["monitor"] == ForecastingTask.MONITOR.metric == "val_loss"
+    assert summary["stopped_early"]
+    with open(out / "history.csv", newline="") as f:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(f)]
+    assert len(losses) == summary["epochs"] == summary["best_epoch"] + 2 < 10
+    assert min(losses) == losses[summary["best_epoch"] - 1]  # the last two were not lower
 
 
 def test_cli_writes_the_docstrings_set(tmp_path):

@@ -410,6 +410,8 @@ class ForecastingTask(Task):
         "test_split": Option(0.15, fraction, "last fraction of the series, for the final metrics"),
         "lr": Option(3e-3, float, "learning rate"),
         "epochs": Option(20, positive_int, "training epochs"),
+        "patience": Option(5, non_negative_int, "stop after this many epochs without a lower "
+                                                "validation loss (0 never stops early)"),
     }
     preprocessor_class = Standardizer
     EXPORTS = EXPORTS
