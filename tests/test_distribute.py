@@ -106,7 +106,7 @@ def test_mirrored_bfloat16_over_two_logical_cpus_trains_and_exports(digits, tmp_
                           "replicas": task.strategy.num_replicas_in_sync}))
     """)
     options = {"weights": "none", "image_size": 32, "no_augment": True, "batch_size": 16,
-               "epochs": EPOCHS, "patience": 0, "min_steps": 1}
+               "epochs": EPOCHS, "patience": 0}
     run = tmp_path / "run"
     output = _finish(_zoo(str(digits), str(run), json.dumps(options), code=code))
     trained = json.loads(output.strip().splitlines()[-1])
