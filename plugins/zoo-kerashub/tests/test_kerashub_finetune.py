@@ -22,7 +22,7 @@ def resumed(presets, digits, tmp_path_factory, sigkill_after_checkpoint):
     out = tmp_path_factory.mktemp("runs") / "kerashub"
     command = [sys.executable, "-m", "zoo", "finetune", "kerashub", "--weights",
                str(presets["resnet"]), "--data", str(digits), "--image-size", "32",
-               "--epochs", str(EPOCHS), "--fine-tune-epochs", str(FINE_TUNE_EPOCHS),
+               "--head-epochs", str(EPOCHS), "--fine-tune-epochs", str(FINE_TUNE_EPOCHS),
                "--lr", "0.01", "--seed", "0", "--out", str(out)]
     killed_after = sigkill_after_checkpoint(command, out)
     assert killed_after < EPOCHS + FINE_TUNE_EPOCHS and not (out / "model.keras").exists()
