@@ -64,7 +64,7 @@ def trained(digits, tmp_path_factory):
 def test_finetune_reports_bad_files_and_trains(trained):
     out, output = trained
     assert "Skipped 2 file(s)" in output and "corrupt.jpg" in output and "empty.png" in output
-    assert "Stage 1/1: train" in output and "Best val_crossentropy" in output
+    assert "Stage 1/1: train" in output and "Best val_data_loss" in output
     assert f"Run written to {out}" in output
 
 

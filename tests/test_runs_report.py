@@ -98,7 +98,7 @@ def test_zoo_runs_lists_the_run_with_its_figures(resumed, tmp_path):
             metrics = json.loads((out / "metrics.json").read_text())
             assert run["status"] == "done" and run["task"] == "image_classification"
             assert run["backbone"] == "plain_cnn" and run["epochs"] == EPOCHS
-            assert run["monitor"] == "val_crossentropy"
+            assert run["monitor"] == "val_data_loss"
             assert run["best"] == metrics["training"]["best"]
             assert run["heldout"]["accuracy"] == metrics["accuracy"]
             assert run["seconds"] == metrics["training"]["seconds"]
@@ -111,7 +111,7 @@ def test_zoo_runs_lists_the_run_with_its_figures(resumed, tmp_path):
             result = CliRunner().invoke(cli, ["runs", str(root)], catch_exceptions=False)
             assert result.exit_code == 0, result.output
             line = next(l for l in result.output.splitlines() if l.startswith("digits-1"))
-            assert "plain_cnn" in line and f"val crossentropy {run['best']:.4f}" in line
+            assert "plain_cnn" in line and f"val data_loss {run['best']:.4f}" in line
             assert "broken" in result.output and "training" in result.output
             as_json = CliRunner().invoke(cli, ["runs", str(root), "--json"])
             assert {r["name"] for r in json.loads(as_json.output)} >= {"digits-1", "broken-1"}

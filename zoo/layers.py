@@ -1,6 +1,7 @@
-"""The core's own Keras layers: backbone preprocessing and the TF Hub / SavedModel adapter.
+"""The core's own Keras objects: backbone preprocessing, the TF Hub / SavedModel adapter, and
+the ``data_loss`` metric the image tasks monitor.
 
-Both are registered under the ``zoo`` package, so a saved ``.keras`` file using them reloads in a
+All are registered under the ``zoo`` package, so a saved ``.keras`` file using them reloads in a
 fresh process (``zoo.load_model`` or ``keras.saving.load_model`` after ``import zoo.layers``)
 with Keras' ``safe_mode`` left on.
 """
@@ -202,3 +203,23 @@ def _training_values(function) -> tuple[bool, ...]:
         elif flag is not None:  # traced with a bool tensor: takes either value
             values.update((True, False))
     return tuple(sorted(values, reverse=True))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DataLoss(keras.metrics.Mean):
+    """The mean of ``loss`` per example, named ``data_loss``: the loss without the model's weight
+    penalties, which Keras adds to ``loss`` and ``val_loss`` (resnet20's L2 on every
+    convolution). Stage 1 on cached features trains the head alone, without them, so judged by
+    ``val_loss`` stage 2 could never beat stage 1."""
+
+    def __init__(self, loss, name: str = "data_loss", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.loss = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        # A Loss object reduces over the batch; its call() gives one value per example.
+        per_example = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
+        return super().update_state(per_example(y_true, y_pred), sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "loss": keras.losses.serialize(self.loss)}

@@ -122,13 +122,11 @@ class ImageClassificationTask(Task):
     EXPORTS = {"tflite": ("none", "float16", "dynamic", "int8"), "saved_model": ("none",)}
     #: The ``zoo.Head.task`` of the heads this task trains (checked before the data is read).
     HEAD_TASK = "classification"
-    #: Validation cross-entropy picks the best epoch and stops a stage early. On the few
-    #: validation images of a small folder accuracy moves in steps of several points and its
-    #: best epoch is often an early, lucky one (docs/benchmarks.md, "Few labels"); higher
-    #: validation accuracy breaks a tie. Not ``val_loss``: that adds the model's weight
-    #: penalties (resnet20's L2), which stage 1 on cached features leaves out, so stage 2 could
-    #: never beat it.
-    MONITOR = Monitor("val_crossentropy", "min", tie_break=Monitor("val_accuracy", "max"))
+    #: The validation loss without weight penalties (``data_loss``, zoo.layers.DataLoss) picks
+    #: the best epoch and stops a stage early. On the few validation images of a small folder
+    #: accuracy moves in steps of several points and its best epoch is often an early, lucky
+    #: one (docs/benchmarks.md, "Few labels"); higher validation accuracy breaks a tie.
+    MONITOR = Monitor("val_data_loss", "min", tie_break=Monitor("val_accuracy", "max"))
     HEADLINE = ("accuracy", "top*_accuracy")
     #: Options of the backbone + head recipe, meaningless for a whole model.
     BACKBONE_OPTIONS = frozenset({"head", "head_init", "dropout", "weights", "unfreeze",
@@ -485,23 +483,25 @@ class ImageClassificationTask(Task):
         train = len(data.splits["train"])
         steps = epochs * recipes.steps_per_epoch(train, self.global_batch_size,
                                                  self.repeats(train))
+        from zoo.layers import DataLoss  # Keras
+
+        loss = self.compile_loss(data)
         model.compile(
             optimizer=make_optimizer(self.options["optimizer"], warmup_cosine(lr, steps)),
-            loss=self.compile_loss(data), metrics=self.compile_metrics(data))
+            loss=loss, metrics=[*self.compile_metrics(data), DataLoss(loss)])
 
     def compile_loss(self, data: TaskData):
         """The loss ``--loss`` names, given ``--label-smoothing`` if it takes it."""
         return _loss(self.options["loss"], label_smoothing=self.options["label_smoothing"])
 
     def compile_metrics(self, data: TaskData) -> list:
-        """The figures each epoch logs: accuracy, top-k accuracy and the cross-entropy (without
-        label smoothing or weight penalties: what :data:`MONITOR` compares across stages)."""
+        """The figures each epoch logs (besides the loss and ``data_loss``): accuracy and top-k
+        accuracy."""
         import keras
 
         k = min(5, len(data.classes))
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")]
+                keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy")]
 
     # -- using a trained run --------------------------------------------------------------------
     def evaluate(self, run, data=None) -> dict:

@@ -236,11 +236,11 @@ class ImageMultilabelTask(ImageTableTask):
                                               "at least this (metrics, predictions, export "
                                               "check)"),
     }
-    #: The validation binary cross-entropy (a proper scoring rule for every label; without
-    #: weight penalties, as for the classifier) picks the best epoch and stops stages. Keras'
-    #: PR-AUC was the other candidate; its update logs an error line from oneDNN on CPUs
-    #: without AVX-512, every run.
-    MONITOR = Monitor("val_crossentropy", "min")
+    #: The validation loss (binary cross-entropy by default, a proper scoring rule for every
+    #: label; without weight penalties, as for the classifier) picks the best epoch and stops
+    #: stages. Keras' PR-AUC was the other candidate; its update logs an error line from oneDNN
+    #: on CPUs without AVX-512, every run.
+    MONITOR = Monitor("val_data_loss", "min")
     HEADLINE = ("map", "micro_f1", "macro_f1", "exact_match")
     WORST = "the largest sum of |score - truth| over the labels"
 
@@ -251,8 +251,7 @@ class ImageMultilabelTask(ImageTableTask):
         import keras
 
         return [keras.metrics.F1Score(average="micro", threshold=self.options["threshold"],
-                                      name="micro_f1"),
-                keras.metrics.BinaryCrossentropy(name="crossentropy")]
+                                      name="micro_f1")]
 
     def figures(self, run, truth, outputs) -> dict:
         return multilabel_metrics(truth, outputs, run.labels, self.options["threshold"])
@@ -343,9 +342,8 @@ class ImageRegressionTask(ImageTableTask):
                        "in the targets' units)"),
     }
     preprocessor_class = TargetScaler
-    #: The validation loss without the weight penalties (its data term; as for the classifier):
-    #: the default loss measures errors in standard deviations of each target, so every target
-    #: counts alike.
+    #: The validation loss without weight penalties, as for the classifier: the default loss
+    #: measures errors in standard deviations of each target, so every target counts alike.
     MONITOR = Monitor("val_data_loss", "min")
     HEADLINE = ("mae", "rmse", "r2")
     WORST = "the largest error, in standard deviations of a target"
@@ -375,11 +373,8 @@ class ImageRegressionTask(ImageTableTask):
     def compile_metrics(self, data: TaskData) -> list:
         import keras
 
-        loss = self.compile_loss(data)  # a Loss object reduces over the batch; its call does not
-        per_example = loss.call if isinstance(loss, keras.losses.Loss) else loss
         return [keras.metrics.MeanAbsoluteError(name="mae"),
-                keras.metrics.RootMeanSquaredError(name="rmse"),
-                keras.metrics.MeanMetricWrapper(per_example, name="data_loss")]
+                keras.metrics.RootMeanSquaredError(name="rmse")]
 
     def figures(self, run, truth, outputs) -> dict:
         return regression_metrics(truth, outputs, run.labels, self.preprocessor(run).mean)
