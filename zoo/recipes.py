@@ -29,7 +29,7 @@ LR = {True: 3e-3, False: 1e-3}
 EPOCHS = {True: 30, False: 10}
 PATIENCE = {True: 10, False: 5}
 #: Stage 2 (the backbone unfrozen) peaks at this share of stage 1's learning rate: a tenth
-#: left resnet20 several points short on the digits (docs/benchmarks.md, "Few labels").
+#: left resnet20 several points short on the digits (exploratory runs, docs/architecture.md).
 FINE_TUNE_LR_SCALE = 1 / 3
 #: Stage 1 on cached features costs little per epoch: it trains until the validation loss stops
 #: falling for HEAD_PATIENCE epochs, up to HEAD_EPOCHS.
