@@ -87,6 +87,19 @@ def verdict(report: dict, quantize: str, failure: str | None = None,
     return {**report, "passed": True, "warnings": warnings}
 
 
+def _figure_drop(report: dict, key: str, said: str, artifact: float, keras: float,
+                 quantize: str, max_drop_points: float) -> str | None:
+    """Record the task's figure on the artifact and on the Keras model in ``report`` (``key``,
+    ``keras_<key>``, ``<key>_drop_points``); the warning when it fell by more than
+    ``max_drop_points`` (None otherwise)."""
+    drop = round(100 * (keras - artifact), 2)
+    report.update({key: artifact, f"keras_{key}": keras, f"{key}_drop_points": drop})
+    if drop <= max_drop_points:
+        return None
+    return (f"{quantize} {said} is {drop:.1f} points below the Keras model ({artifact:.3f} vs "
+            f"{keras:.3f})")
+
+
 @dataclass(frozen=True)
 class Agreement:
     """Classifiers: the artifact must pick the Keras model's top class.
@@ -106,19 +119,17 @@ class Agreement:
         expected, got = np.asarray(expected, np.float32), np.asarray(got, np.float32)
         agreement = float(np.mean(expected.argmax(-1) == got.argmax(-1)))
         report = {"agreement": agreement, "max_abs_diff": float(np.max(np.abs(expected - got)))}
+        worse = None
         if truth is not None:
             truth = np.asarray(truth)
-            report.update(accuracy=float(np.mean(got.argmax(-1) == truth)),
-                          keras_accuracy=float(np.mean(expected.argmax(-1) == truth)))
-            report["accuracy_drop_points"] = round(
-                100 * (report["keras_accuracy"] - report["accuracy"]), 2)
+            worse = _figure_drop(report, "accuracy", "accuracy",
+                                 float(np.mean(got.argmax(-1) == truth)),
+                                 float(np.mean(expected.argmax(-1) == truth)), quantize,
+                                 self.max_drop_points)
         needed = self.min_agreement.get(quantize)
         failure = f"the {quantize} export agrees with the Keras model on only " \
                   f"{agreement:.1%} of {len(expected)} {examples} (needs {needed:.0%})" \
             if needed is not None and agreement < needed else None
-        worse = f"{quantize} accuracy is {report['accuracy_drop_points']:.1f} points below the " \
-                f"Keras model ({report['accuracy']:.3f} vs {report['keras_accuracy']:.3f})" \
-            if report.get("accuracy_drop_points", 0) > self.max_drop_points else None
         return verdict(report, quantize, failure, worse)
 
 
@@ -206,19 +217,15 @@ class LabelAgreement:
         report = {"threshold": self.threshold, "agreement": agreement,
                   "example_agreement": float(np.mean((decided == artifact).all(axis=1))),
                   "max_abs_diff": float(np.max(np.abs(expected - got)))}
+        worse = None
         if truth is not None:
-            report.update(micro_f1=micro_f1(truth, artifact),
-                          keras_micro_f1=micro_f1(truth, decided))
-            report["micro_f1_drop_points"] = round(
-                100 * (report["keras_micro_f1"] - report["micro_f1"]), 2)
+            worse = _figure_drop(report, "micro_f1", "micro F1", micro_f1(truth, artifact),
+                                 micro_f1(truth, decided), quantize, self.max_drop_points)
         needed = self.min_agreement.get(quantize)
         failure = f"the {quantize} export makes the Keras model's label decisions (score >= " \
                   f"{self.threshold:g}) on only {agreement:.1%} of {expected.size} (example, " \
                   f"label) pairs of {len(expected)} {examples} (needs {needed:.0%})" \
             if needed is not None and agreement < needed else None
-        worse = f"{quantize} micro F1 is {report['micro_f1_drop_points']:.1f} points below the " \
-                f"Keras model ({report['micro_f1']:.3f} vs {report['keras_micro_f1']:.3f})" \
-            if report.get("micro_f1_drop_points", 0) > self.max_drop_points else None
         return verdict(report, quantize, failure, worse)
 
 

@@ -40,6 +40,37 @@ def _open(run) -> Run:
     return run
 
 
+class RunInteractions:
+    """A trained run's training interactions as a user x item matrix over the model's items."""
+
+    def __init__(self, run, model):
+        from zoo_recommenders.data import Interactions
+        from zoo_recommenders.models import model_items
+
+        info = run.config["data"]
+        splits = run.read("splits.json")
+        self.train = Interactions.from_rows(splits["train"], info["rating"], info["timestamp"])
+        self.test = Interactions.from_rows(splits["test"], info["rating"], info["timestamp"])
+        self.items = model_items(model)
+        self.item_index = {item: i for i, item in enumerate(self.items)}
+        self.users = sorted(set(self.train.user.tolist()))
+        self.user_index = {user: i for i, user in enumerate(self.users)}
+        self.matrix = np.zeros((len(self.users), len(self.items)), "float32")
+        known = [i for i, item in enumerate(self.train.item) if item in self.item_index]
+        self.matrix[[self.user_index[self.train.user[i]] for i in known],
+                    [self.item_index[self.train.item[i]] for i in known]] = 1.0
+
+    def test_users(self) -> list[str]:
+        return sorted(set(self.test.user.tolist()))
+
+    def test_items(self, user: str) -> set:
+        return {self.item_index[item] for u, item in zip(self.test.user, self.test.item)
+                if u == user and item in self.item_index}
+
+    def popularity(self) -> np.ndarray:
+        return self.matrix.sum(0)
+
+
 def recommend(run, users: list[str], k: int = 10) -> Recommendations:
     """Top ``k`` items for each user, leaving out items the user had in training.
 
@@ -47,7 +78,6 @@ def recommend(run, users: list[str], k: int = 10) -> Recommendations:
     """
     from zoo_recommenders.models import score_items
     from zoo_recommenders.metrics import topk_excluding
-    from zoo_recommenders.tasks import RunInteractions
 
     if k < 1:
         raise ZooError(f"--k must be at least 1, got {k}")

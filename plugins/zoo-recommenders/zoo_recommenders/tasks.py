@@ -33,6 +33,7 @@ import numpy as np
 from zoo import ZooError
 from zoo.tasks import (Closeness, ExactMatch, ExportSpec, Input, Monitor, Option, Task,
                        TaskData, non_negative_int, positive_int)
+from zoo_recommenders.api import RunInteractions, recommend
 
 COMMON = {
     "holdout": Option(2, positive_int, "each user's last N interactions are held out for testing"),
@@ -128,7 +129,7 @@ class RecommenderTask(Task):
         model = run.load_model(compile=False)  # scoring only: no optimizer state to restore
         return self.metrics(model, RunInteractions(run, model))
 
-    def metrics(self, model, state: "RunInteractions") -> dict:
+    def metrics(self, model, state: RunInteractions) -> dict:
         """The figures :meth:`evaluate` reports for ``model`` on the run's interactions, and
         ``data``: which interactions (the headline line shows it)."""
         from zoo_recommenders import metrics as ranking
@@ -152,8 +153,6 @@ class RecommenderTask(Task):
     def predict(self, run, inputs, k: int = 10, top_k: int | None = None, **_) -> list:
         """``inputs``: user ids; one ``{"user", "items": [{"item", "score"}], "note"?}`` each
         (``top_k``, as ``zoo predict`` passes it, is the same as ``k``)."""
-        from zoo_recommenders.api import recommend
-
         recs = recommend(run, list(inputs), k=top_k or k)
         return [{"user": u, "items": recs.items[u], **({"note": recs.notes[u]}
                                                          if u in recs.notes else {})}
@@ -215,37 +214,6 @@ class RecommenderTask(Task):
                        describe={"k": k, "candidates": len(model.items),
                                  "leaves_out_seen_items": False}),
         ]
-
-
-class RunInteractions:
-    """A trained run's training interactions as a user x item matrix over the model's items."""
-
-    def __init__(self, run, model):
-        from zoo_recommenders.data import Interactions
-        from zoo_recommenders.models import model_items
-
-        info = run.config["data"]
-        splits = run.read("splits.json")
-        self.train = Interactions.from_rows(splits["train"], info["rating"], info["timestamp"])
-        self.test = Interactions.from_rows(splits["test"], info["rating"], info["timestamp"])
-        self.items = model_items(model)
-        self.item_index = {item: i for i, item in enumerate(self.items)}
-        self.users = sorted(set(self.train.user.tolist()))
-        self.user_index = {user: i for i, user in enumerate(self.users)}
-        self.matrix = np.zeros((len(self.users), len(self.items)), "float32")
-        known = [i for i, item in enumerate(self.train.item) if item in self.item_index]
-        self.matrix[[self.user_index[self.train.user[i]] for i in known],
-                    [self.item_index[self.train.item[i]] for i in known]] = 1.0
-
-    def test_users(self) -> list[str]:
-        return sorted(set(self.test.user.tolist()))
-
-    def test_items(self, user: str) -> set:
-        return {self.item_index[item] for u, item in zip(self.test.user, self.test.item)
-                if u == user and item in self.item_index}
-
-    def popularity(self) -> np.ndarray:
-        return self.matrix.sum(0)
 
 
 class RetrievalTask(RecommenderTask):
