@@ -31,7 +31,7 @@ from zoo.data import write_letters
 from zoo.data.images import image_dataset
 from zoo.tasks.image_classification import feature_extractor
 
-from transfer import SETS, _base, _subset  # beside this script
+from transfer import SETS, base_run, class_subset  # beside this script
 
 SIZE = (32, 32)
 
@@ -51,14 +51,14 @@ def main(argv=None) -> dict:
     source = work / "data"
     if not source.is_dir():
         write_letters(source, chars="upper,lower,digits", rendering="line")
-    capitals = _subset(source / "train", work / "capitals", letters["new"])
-    test = _subset(source / "test", work / "capitals-test", letters["new"])
-    pool = _subset(source / "train", work / "base-train", letters["base"])
+    capitals = class_subset(source / "train", work / "capitals", letters["new"])
+    test = class_subset(source / "test", work / "capitals-test", letters["new"])
+    pool = class_subset(source / "train", work / "base-train", letters["base"])
     quiet = {"log": lambda line: None, "image_size": SIZE[0], "seed": 1}
     rows = []
     for backbone in args.backbones:
         out = work / "bases" / backbone
-        base = _base(out, lambda resume: zoo.finetune(
+        base = base_run(out, lambda resume: zoo.finetune(
             backbone, pool, weights="none", epochs=args.base_epochs, out=str(out),
             resume=resume, **quiet))
         row = {"backbone": backbone, "epochs": args.epochs}

@@ -88,24 +88,24 @@ def main(argv=None) -> dict:
     rows = []
     for part in parts:
         classes = SETS[args.set]["new" if part == "supervised" else "ssl"]
-        test = _subset(source / "test", work / f"test-{part}", classes)
+        test = class_subset(source / "test", work / f"test-{part}", classes)
         for backbone in args.backbones:
             for seed in args.seeds:
                 base_seed = seed if args.base_seed is None else args.base_seed
                 bases = work / "bases" / part / f"{backbone}-{base_seed}"
                 start = time.monotonic()
-                base = None
                 if args.variants == ["scratch"]:  # a recipe grid needs no base
-                    pass
+                    base = None
                 elif part == "supervised":
-                    pool = _subset(source / "train", work / "base-train", SETS[args.set]["base"])
-                    base = _base(bases, lambda resume: zoo.finetune(
+                    pool = class_subset(source / "train", work / "base-train",
+                                        SETS[args.set]["base"])
+                    base = base_run(bases, lambda resume: zoo.finetune(
                         backbone, pool, weights="none", epochs=args.base_epochs, seed=base_seed,
                         out=str(bases), resume=resume, **quiet))
                 else:
-                    pool = _subset(source / "train", work / "pretrain-train",
+                    pool = class_subset(source / "train", work / "pretrain-train",
                                    SETS[args.set]["pretrain"])
-                    base = _base(bases, lambda resume: zoo.pretrain(
+                    base = base_run(bases, lambda resume: zoo.pretrain(
                         backbone, pool, seed=base_seed, out=str(bases), resume=resume, **quiet,
                         **pretrain_options))
                 base_seconds = round(time.monotonic() - start, 1)
@@ -113,12 +113,13 @@ def main(argv=None) -> dict:
                                 if k in ("accuracy", "knn_accuracy")}
                 if base:  # its own training time (base_seconds is 0 for a reused base)
                     base_figures["seconds"] = base.metrics.get("training", {}).get("seconds")
-                few = _subset(source / "train", work / f"few-{part}-{args.labels}-{seed}",
+                few = class_subset(source / "train", work / f"few-{part}-{args.labels}-{seed}",
                               classes, per_class=args.labels, seed=seed)
                 runs = work / "runs" / recipe / part / f"{backbone}-{seed}"
+                transferred = str(base.path) if base else None  # None: scratch alone
                 settings = {"scratch": {"weights": "none"},
-                            "frozen": {"weights": str(base and base.path), "fine_tune_epochs": 0},
-                            "both": {"weights": str(base and base.path)}}
+                            "frozen": {"weights": transferred, "fine_tune_epochs": 0},
+                            "both": {"weights": transferred}}
                 for variant in args.variants:
                     setting = settings[variant]
                     start = time.monotonic()
@@ -145,7 +146,8 @@ def main(argv=None) -> dict:
     for part in parts:
         for backbone in args.backbones:
             mine = [row for row in rows if row["part"] == part and row["backbone"] == backbone]
-            medians = {name: statistics.median(row[key] for row in mine if row["variant"] == variant)
+            medians = {name: statistics.median(row[key] for row in mine
+                                               if row["variant"] == variant)
                        for name, variant, key in (
                            ("scratch", "scratch", "accuracy"), ("frozen", "frozen", "accuracy"),
                            ("both", "both", "accuracy"), ("probe", "frozen", "probe"),
@@ -179,7 +181,7 @@ def _source(name: str, rendering: str, folder: Path) -> Path:
     return folder
 
 
-def _base(run: Path, train):
+def base_run(run: Path, train):
     """The base run in ``run``: reused when finished, resumed when interrupted, else trained
     (``train(resume)``)."""
     if (run / "metrics.json").is_file():
@@ -187,7 +189,7 @@ def _base(run: Path, train):
     return train((run / "config.json").is_file())
 
 
-def _subset(source: Path, out: Path, classes, per_class: int | None = None,
+def class_subset(source: Path, out: Path, classes, per_class: int | None = None,
             seed: int = 0) -> Path:
     """A class-per-folder copy of ``source`` with only ``classes`` (and, with ``per_class``,
     that many images of each, picked by ``seed``)."""
