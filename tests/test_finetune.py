@@ -66,6 +66,11 @@ def test_finetune_reports_bad_files_and_trains(trained):
     assert "Skipped 2 file(s)" in output and "corrupt.jpg" in output and "empty.png" in output
     assert "Stage 1/1: train" in output and "Best val_data_loss" in output
     assert f"Run written to {out}" in output
+    # off a terminal, one line per epoch through the run's log, none of Keras' own
+    epochs = [line for line in output.splitlines() if line.startswith("  epoch ")]
+    assert [line.split()[1] for line in epochs] == [f"{n}/6" for n in range(1, 7)], epochs
+    assert all(" s): " in line and "val_accuracy" in line for line in epochs)
+    assert "Epoch 1/6" not in output and "/step" not in output
 
 
 def test_the_recipe_reads_the_data_and_an_explicit_option_wins(trained):
@@ -241,7 +246,8 @@ def test_unknown_option_gets_did_you_mean(digits):
         zoo.finetune(BACKBONE, digits, fine_tune_rl=0.1)
 
 
-def test_weights_run_starts_from_that_runs_backbone(trained, digits, zoo_caches, tmp_path):
+def test_weights_run_starts_from_that_runs_backbone(trained, digits, zoo_caches, tmp_path,
+                                                    capsys):
     """--weights RUN: the backbone an earlier finetune run trained, tensor by tensor, its head
     dropped; the frozen stage alone then classifies well above chance (0.1)."""
     import zoo
@@ -257,9 +263,11 @@ def test_weights_run_starts_from_that_runs_backbone(trained, digits, zoo_caches,
         assert saved.path == loaded.path
         np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
 
+    capsys.readouterr()
     run = zoo.finetune(BACKBONE, digits, weights=str(out), image_size=32, epochs=3,
-                       fine_tune_epochs=0, lr=0.01, out=str(tmp_path / "from-run"),
+                       fine_tune_epochs=1, lr=0.01, out=str(tmp_path / "from-run"),
                        log=lambda line: None)
+    assert capsys.readouterr().out == ""  # a silent log silences training, Keras' lines too
     assert run.config["options"]["weights"] == str(out)
     assert run.metrics["accuracy"] >= 0.3, run.metrics["accuracy"]
 

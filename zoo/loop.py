@@ -207,12 +207,18 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
 
 
 class EpochLines(keras.callbacks.Callback):
-    """One log line every ``every`` epochs (and at the last), for stages whose epochs are too
-    quick for a progress bar each."""
+    """One log line every ``every`` epochs (and at the last): the epoch's figures and the
+    seconds since the previous line. Through the run's ``log``, so a caller that silences the
+    log silences training too."""
 
     def __init__(self, log: Callable[[str], None], epochs: int, every: int = 10):
         super().__init__()
         self.log, self.epochs, self.every = log, epochs, every
+        self.since = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.since is None:
+            self.since = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
@@ -220,7 +226,8 @@ class EpochLines(keras.callbacks.Callback):
             return
         figures = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()
                             if _is_number(v))
-        self.log(f"  epoch {done}/{self.epochs}: {figures}")
+        seconds, self.since = time.monotonic() - self.since, None
+        self.log(f"  epoch {done}/{self.epochs} ({seconds:.1f} s): {figures}")
 
 
 #: The Keras callback methods a plugin callback may implement, all guarded.
@@ -294,13 +301,16 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
 
     With ``resume`` it continues from ``checkpoints/state.json``. Ends with the run's best
     weights in ``model`` and returns a summary dict: ``monitor``, ``best``, ``best_epoch``,
-    ``epochs``, ``seconds``, ``stopped_early``. ``verbose`` is Keras' (default: a live progress
-    bar on a terminal, a line per epoch in logs). ``jit_compile`` True/False overrides what each
+    ``epochs``, ``seconds``, ``stopped_early``. ``verbose`` is Keras' (default: its live
+    progress bar on a terminal; elsewhere Keras is silent and a line per epoch goes through
+    ``log``). ``jit_compile`` True/False overrides what each
     stage's ``compile`` chose (XLA on or off).
     """
     start = time.monotonic()
+    # Keras prints to stdout whatever ``log`` is: only its live bar on a terminal.
+    epoch_lines = verbose is None and not sys.stdout.isatty()
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+        verbose = 0 if epoch_lines else 1
     ckpt_dir = run.checkpoint_dir
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state = io.read_json(run.state_path) if resume and run.state_path.is_file() else {}
@@ -352,7 +362,10 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
         # Epoch numbers in history.csv run on across stages, even after an early stop.
         offset = state.get("global_epoch", 0) - initial
         # A substitute's epochs take moments: a line every few epochs, not Keras' progress.
-        progress = [EpochLines(log, stage.epochs)] if trained is not model else []
+        if trained is not model:
+            progress = [EpochLines(log, stage.epochs)]
+        else:
+            progress = [EpochLines(log, stage.epochs, every=1)] if epoch_lines else []
         stage_patience = patience if stage.patience is None else stage.patience
         bookkeeping = RunCheckpoint(run, model, state, index, stages, monitors, stage_patience,
                                     offset, clock, log)
