@@ -28,7 +28,7 @@ def test_a_validation_split_keeps_two_images_of_a_class_when_it_can(count, fract
 
 
 @pytest.mark.parametrize("images", [16, 100, 1500, 9000, 60000])
-def test_pretraining_defaults_are_a_step_budget_with_full_large_batches(images):
+def test_pretraining_defaults_are_a_step_budget_with_full_batches(images):
     found = recipes.pretrain_defaults(images)
     low, high = recipes.PRETRAIN_BATCH
     assert low <= found["batch_size"] <= high

@@ -8,8 +8,8 @@ Framework for Contrastive Learning of Visual Representations"). Only the backbon
 Why SimCLR (docs/architecture.md, "Self-supervised pretraining"): it learns useful features in
 the first epochs rather than after a long warm-up, needs no momentum encoder or predictor whose
 balance can collapse on small data (BYOL, SimSiam), and works on small images where masked-image
-modelling needs a ViT. Its weakness, wanting large batches for negatives, matters little at 32
-pixels, where a batch of 256 costs a CPU little.
+modelling needs a ViT. It is said to want large batches (its negatives); in a budget of minutes
+on small images, more steps of smaller batches learnt more (docs/architecture.md).
 
 The augmentations run in the tf.data pipeline (stateless ops, one seed per batch, new each
 training epoch) on raw RGB 0-255 pixels, so a view is what the backbone's own preprocessing

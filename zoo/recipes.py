@@ -76,12 +76,15 @@ def val_count(class_images: int, fraction: float) -> int:
     return min(wanted, class_images - 1)
 
 
-#: ``zoo pretrain``: SimCLR wants large batches (its negatives), at most this one, and at least
-#: this many steps per pass over the images; then about PRETRAIN_STEPS optimizer steps in all,
-#: in PRETRAIN_EPOCHS epochs at least and at most.
-PRETRAIN_BATCH = (32, 256)
+#: ``zoo pretrain``: a batch of at most PRETRAIN_BATCH[1] images (fewer for a small set: at least
+#: PRETRAIN_STEPS_PER_PASS steps per pass), then about PRETRAIN_STEPS optimizer steps in all, in
+#: PRETRAIN_EPOCHS epochs at least and at most. SimCLR's negatives are the rest of the batch, but
+#: in a budget of minutes the number of steps counts for more than the negatives: on the letters'
+#: capitals (7,852 images, 10 epochs, the same images seen) batch 64 against 256 gave held-out
+#: k-NN 0.81 against 0.62 and a frozen 10-label stage 0.68-0.69 against 0.51-0.53.
+PRETRAIN_BATCH = (32, 64)
 PRETRAIN_STEPS_PER_PASS = 8
-PRETRAIN_STEPS = 600
+PRETRAIN_STEPS = 1200
 PRETRAIN_EPOCHS = (10, 100)
 
 

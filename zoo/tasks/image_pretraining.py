@@ -52,10 +52,10 @@ class ImagePretrainingTask(Task):
         "projection_dim": Option(128, positive_int, "size of the projection the loss compares"),
         "min_crop": Option(0.6, crop_fraction, "smallest random crop, as a fraction of the area"),
         "flip": Option(False, bool, "also flip views horizontally (photos; not digits or text)"),
-        # Contrastive learning wants big batches (negatives) and a higher peak rate; batch and
-        # epochs are resolved from the data (zoo.recipes.pretrain_defaults) when not given.
+        # Batch and epochs are resolved from the data (zoo.recipes.pretrain_defaults) when not
+        # given: a step budget, in batches small enough to give it in minutes.
         "batch_size": Option(None, positive_int, "images per training step, each seen twice "
-                                                 "(default from the data: up to 256)"),
+                                                 "(default from the data: up to 64)"),
         "lr": Option(3e-3, float, "peak learning rate (warm-up, then cosine decay)"),
         "epochs": Option(None, positive_int, f"training epochs (default from the data: about "
                                              f"{recipes.PRETRAIN_STEPS} optimizer steps in all)"),
