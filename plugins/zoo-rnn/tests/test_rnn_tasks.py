@@ -2,6 +2,7 @@
 on the fortunes set, raw-text predict/evaluate, a fresh-process reload, verified exports; the
 forecaster on a periodic series."""
 
+import csv
 import json
 import re
 import subprocess
@@ -65,9 +66,57 @@ def test_lstm_classifier_reaches_the_tfidf_baseline(text_run):
     assert metrics["accuracy"] >= 0.9 * baseline["accuracy"], metrics
     run = Run.open(text_run.path)
     vocabulary = run.file("vocabulary.txt").read_text().splitlines()
-    assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) == 2000
+    assert vocabulary[:2] == ["", "[UNK]"]
     assert sorted(run.labels) == sorted(datasets.FORTUNE_CATEGORIES)
     assert len(run.read("splits.json")["test"]) > 100
+
+
+def test_the_recipe_is_read_from_the_training_texts_and_an_option_wins(text_training):
+    """Every word of the training split is in the vocabulary, 95% of the training texts fit
+    whole, and the recipe is logged in one line and kept in config.json; --epochs, given,
+    is not resolved."""
+    from zoo_rnn import recipe
+
+    trained, printed = text_training
+    run = Run.open(trained.path)
+    config = run.config
+    resolved, options = config["recipe"]["resolved"], config["options"]
+    assert set(resolved) == {"max_tokens", "sequence_length", "embedding_dim", "dropout",
+                             "patience"} and options["epochs"] == 14
+    assert all(options[name] == value for name, value in resolved.items())
+    train = [text for text, _ in run.read("splits.json")["train"]]
+    words = {word for text in train for word in recipe.words(text)}
+    vocabulary = run.file("vocabulary.txt").read_text().splitlines()
+    assert len(vocabulary) == resolved["max_tokens"] == len(words) + 2
+    lengths = sorted(len(recipe.words(text)) for text in train)
+    assert lengths[int(0.95 * len(lengths)) - 1] <= resolved["sequence_length"] < lengths[-1]
+    assert config["recipe"]["basis"].startswith(f"{len(train):,} training texts")
+    (line,) = [line for line in printed.splitlines() if line.startswith("Recipe for ")]
+    assert f"max-tokens {resolved['max_tokens']}," in line and "epochs" not in line
+    assert line.endswith("(an option you pass wins)")
+
+
+def test_the_text_recipe_follows_the_data():
+    """More texts: no more epochs, as many optimizer steps within the bounds, wider embeddings
+    past the small-set line; longer texts: a longer sequence, within its bounds."""
+    from zoo_rnn import recipe
+
+    def defaults(texts, words, distinct=5000, batch=32):
+        stats = {"texts": texts, "median_words": words, "long_words": 2 * words,
+                 "distinct_words": distinct}
+        return recipe.text_defaults(stats, batch)
+
+    small, large = defaults(600, 15), defaults(20000, 15)
+    assert small["epochs"] >= large["epochs"] and small["patience"] >= recipe.MIN_PATIENCE
+    assert recipe.EPOCH_RANGE[0] <= large["epochs"] <= small["epochs"] <= recipe.EPOCH_RANGE[1]
+    assert small["embedding_dim"] < large["embedding_dim"]
+    assert small["dropout"] >= large["dropout"]
+    assert defaults(600, 15)["sequence_length"] < defaults(600, 60)["sequence_length"]
+    assert defaults(600, 1)["sequence_length"] == recipe.LENGTH_RANGE[0]
+    assert defaults(600, 5000)["sequence_length"] == recipe.LENGTH_RANGE[1]
+    assert defaults(600, 15, distinct=10**6)["max_tokens"] == recipe.MAX_TOKENS
+    assert defaults(600, 15, distinct=999)["max_tokens"] == 1001  # + padding and unknown
+    assert recipe.words("Don't PANIC -- it's fine.") == ["dont", "panic", "its", "fine"]
 
 
 def test_cli_predicts_and_evaluates_raw_text(text_training, fortunes_csv, tmp_path):
@@ -125,14 +174,14 @@ def test_resume_uses_the_saved_vocabulary_not_a_refitted_one(tmp_path):
     zoo.train("gru_classifier", resume=True, **options)
     resumed = run.load_model().get_layer("vectorize").get_vocabulary()
     assert resumed[:4] == words[:4]
+    # --resume reads the recipe back from config.json instead of resolving it again
+    assert Run.open(run.path).config["options"]["max_tokens"] == len(words)
 
 
 def test_patience_stops_text_training_on_its_validation_figures(tmp_path):
     """``--patience 2`` stops after two epochs without validation improvement, as its help says:
     a higher val_accuracy, or an equal one with a lower val_loss (TextClassificationTask.MONITOR).
     At learning rate 0 neither ever improves."""
-    import csv
-
     from zoo_rnn.tasks import TextClassificationTask
 
     texts = datasets.write_fortunes_csv(tmp_path / "few.csv", per_class=30)["path"]
@@ -171,7 +220,8 @@ def test_exports_verify_against_keras_and_share_one_report(text_run, text_tflite
     exports = text_run.path / "exports"
     tflite = text_tflite
     assert tflite["passed"] and tflite["agreement"] >= 0.99 and tflite["heldout_examples"] > 100
-    assert tflite["inputs"] == [{"name": "token_ids", "dtype": "int32", "shape": [1, 80]}]
+    length = Run.open(text_run.path).config["options"]["sequence_length"]  # the recipe's
+    assert tflite["inputs"] == [{"name": "token_ids", "dtype": "int32", "shape": [1, length]}]
     assert tflite["custom_ops"] == [] and not [op for op in tflite["ops"] if "FLEX" in op.upper()]
     assert (exports / "vocabulary.txt").read_text().splitlines()[1] == "[UNK]"
     assert (exports / "labels.txt").read_text().split() == Run.open(text_run.path).labels
@@ -286,8 +336,6 @@ def test_forecaster_cli_prints_its_errors_and_patience_stops_on_validation_loss(
     forecaster's errors on the test split (ForecastingTask.HEADLINE); ``--patience 2`` stops
     after two epochs without a lower validation loss, as its help says (at learning rate 0 the
     loss never falls)."""
-    import csv
-
     from zoo_rnn.tasks import ForecastingTask
 
     steps = np.arange(200)
@@ -331,6 +379,20 @@ def test_cli_writes_the_docstrings_set(tmp_path):
     done = CliRunner().invoke(cli, ["data", "docstrings", str(tmp_path / "x.csv"),
                                     "--packages", "asyncio,no_such_package"])
     assert done.exit_code == 1 and "no standard-library package 'no_such_package'" in done.output
+
+
+def test_cli_writes_the_quotes_set_apart_from_the_fortunes(tmp_path):
+    done = CliRunner().invoke(cli, ["data", "quotes", str(tmp_path / "quotes.csv")])
+    assert done.exit_code == 0, done.output
+    with open(tmp_path / "quotes.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = [row["label"] for row in rows]
+    assert sorted(set(labels)) == sorted(datasets.QUOTE_CATEGORIES)
+    assert 2500 <= len(rows) <= 3500 and min(map(labels.count, set(labels))) >= 500
+    fortunes = datasets.write_fortunes_csv(tmp_path / "fortunes.csv")["path"]
+    with open(fortunes, newline="") as f:
+        assert not {row["text"] for row in csv.DictReader(f)} & {row["text"] for row in rows}
+    assert all(20 <= len(row["text"]) <= datasets.MAX_TEXT_CHARS for row in rows)
 
 
 def test_ngram_classifier_matches_tfidf_on_docstrings_and_exports_without_loops(tmp_path):

@@ -1,4 +1,5 @@
-"""``zoo data fortunes`` / ``docstrings`` / ``stocks``: the plugin's real sample data as CSV."""
+"""``zoo data fortunes`` / ``quotes`` / ``docstrings`` / ``stocks``: the plugin's real sample
+data as CSV."""
 
 from __future__ import annotations
 
@@ -7,15 +8,29 @@ import click
 from zoo_rnn import datasets
 
 
-@click.command("fortunes")
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--categories", default=",".join(datasets.FORTUNE_CATEGORIES), show_default=True,
-              help="Comma-separated fortune files, one class each.")
-@click.option("--per-class", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Fortunes kept per class (the first ones, in file order).")
-def fortunes_command(out, categories, per_class):
-    """Write real quotations from the BSD fortune files as a text,label CSV (text classes)."""
-    _echo_texts(datasets.write_fortunes_csv(out, categories.split(","), per_class=per_class))
+def _fortune_topics_command(name: str, topics, per_class: int, write, doc: str):
+    """A ``zoo data NAME OUT`` command writing fortune topics, one class each, with ``write``."""
+
+    @click.command(name, help=doc)
+    @click.argument("out", type=click.Path(dir_okay=False))
+    @click.option("--categories", default=",".join(topics), show_default=True,
+                  help="Comma-separated fortune files, one class each.")
+    @click.option("--per-class", type=click.IntRange(min=1), default=per_class,
+                  show_default=True,
+                  help="Entries kept per class at most (the first ones, in file order).")
+    def command(out, categories, per_class):
+        _echo_texts(write(out, categories.split(","), per_class=per_class))
+
+    return command
+
+
+fortunes_command = _fortune_topics_command(
+    "fortunes", datasets.FORTUNE_CATEGORIES, 200, datasets.write_fortunes_csv,
+    "Write real quotations from the BSD fortune files as a text,label CSV (text classes).")
+quotes_command = _fortune_topics_command(
+    "quotes", datasets.QUOTE_CATEGORIES, 700, datasets.write_quotes_csv,
+    "Write five more fortune topics (quotations, verse and jokes on politics, science, work, "
+    "men and women) as a text,label CSV: a third real text set, three times the fortunes.")
 
 
 @click.command("docstrings")
@@ -43,4 +58,4 @@ def stocks_command(out):
     click.echo(f"{summary['rows']} days of {summary['series']} written to {summary['path']}")
 
 
-DATA_COMMANDS = (fortunes_command, docstrings_command, stocks_command)
+DATA_COMMANDS = (fortunes_command, quotes_command, docstrings_command, stocks_command)

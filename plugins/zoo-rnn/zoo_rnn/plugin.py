@@ -39,8 +39,8 @@ def zoo_layers():
 
 @zoo.hookimpl
 def zoo_data_commands(data):
-    """``zoo data fortunes``, ``docstrings`` and ``stocks``, beside the core's ``zoo data
-    digits``."""
+    """``zoo data fortunes``, ``quotes``, ``docstrings`` and ``stocks``, beside the core's
+    ``zoo data digits``."""
     from zoo_rnn.commands import DATA_COMMANDS
 
     for command in DATA_COMMANDS:

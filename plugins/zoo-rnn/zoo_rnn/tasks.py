@@ -23,6 +23,7 @@ import numpy as np
 from zoo import ZooError, io
 from zoo.tasks import (Agreement, Closeness, ExportSpec, Input, Monitor, Option, Preprocessor,
                        Task, TaskData, fraction, non_negative_int, positive_int, sample_rows)
+from zoo_rnn import recipe
 
 VOCABULARY_NAME = "vocabulary.txt"
 #: The nested model inside a text run's model.keras that takes token ids (what TFLite ships).
@@ -128,20 +129,32 @@ class TextClassificationTask(Task):
     OPTIONS = {
         "text_column": Option("text", str, "CSV column holding the text"),
         "label_column": Option("label", str, "CSV column holding the class name"),
-        "max_tokens": Option(2000, positive_int,
-                             "vocabulary size: the most frequent words of the training split"),
-        "sequence_length": Option(80, positive_int, "tokens kept per text (the rest is cut)"),
-        "embedding_dim": Option(32, positive_int, "word embedding width"),
+        # Resolved from the training texts when not given (zoo_rnn.recipe): logged, kept in
+        # config.json, read back by --resume.
+        "max_tokens": Option(None, positive_int,
+                             f"vocabulary size: the most frequent words of the training split "
+                             f"(default from the data: all of them, at most "
+                             f"{recipe.MAX_TOKENS:,})"),
+        "sequence_length": Option(None, positive_int,
+                                  "tokens kept per text, the rest cut (default from the data: "
+                                  "95% of the training texts whole)"),
+        "embedding_dim": Option(None, positive_int,
+                                f"word embedding width (default from the data: 32 below "
+                                f"{recipe.SMALL_SET:,} training texts, else 64)"),
         "units": Option(64, positive_int, "recurrent units (per direction)"),
-        "dropout": Option(0.3, fraction, "dropout on embeddings and pooled features"),
+        "dropout": Option(None, fraction, f"dropout on embeddings and pooled features (default "
+                                          f"from the data: 0.4 below {recipe.SMALL_SET:,} "
+                                          f"training texts, else 0.3)"),
         "val_split": Option(0.15, fraction, "fraction held out to pick the best epoch"),
         "test_split": Option(0.15, fraction, "fraction held out for the final metrics"),
-        # Defaults measured on the 5-class fortunes set (zoo data fortunes).
         "lr": Option(5e-3, float, "learning rate"),
-        "epochs": Option(30, positive_int, "training epochs"),
-        "patience": Option(8, non_negative_int,
-                           "stop after this many epochs without validation improvement "
-                           "(0 never stops early)"),
+        "epochs": Option(None, positive_int,
+                         f"training epochs (default from the data: about "
+                         f"{recipe.TRAIN_STEPS:,} optimizer steps, {recipe.EPOCH_RANGE[0]}-"
+                         f"{recipe.EPOCH_RANGE[1]} epochs)"),
+        "patience": Option(None, non_negative_int,
+                           "stop after this many epochs without validation improvement, 0 never "
+                           "(default from the data: a quarter of the epochs)"),
     }
 
     preprocessor_class = TextVectorizer
@@ -179,12 +192,18 @@ class TextClassificationTask(Task):
                   for split, idx in parts.items()}
         for split, per_class in counts.items():
             self.log(f"{split}: {sum(per_class.values())} texts")
+        stats = recipe.text_statistics(texts[parts["train"]])
+        resolved = {name: value
+                    for name, value in recipe.text_defaults(stats, opts["batch_size"]).items()
+                    if opts[name] is None}
+        opts.update(resolved)
         return TaskData(
             train=dataset(parts["train"], shuffle=True), val=dataset(parts["val"]),
             test=dataset(parts["test"]) if len(parts["test"]) else None, classes=classes,
             info={"path": str(Path(opts["data"]).resolve()), "counts": counts},
             splits={split: [[str(texts[i]), int(y[i])] for i in idx]
-                    for split, idx in parts.items()})
+                    for split, idx in parts.items()},
+            recipe=resolved, recipe_basis=recipe.describe(stats))
 
     def fit_preprocessor(self, data: TaskData) -> TextVectorizer:
         return TextVectorizer(self.options["max_tokens"], self.options["sequence_length"]).fit(
