@@ -284,3 +284,33 @@ def test_hook_module_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_quality_benchmark_measures_each_model_rendering_and_seed(tmp_path):
+    """benchmarks/digits_quality.py (tiny options here): one row per model, rendering and seed,
+    medians per model and rendering, the dcgan relative to the cgan; finished runs are read
+    back, not trained again."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "digits_quality.py"
+    main = runpy.run_path(str(script))["main"]
+    argv = ["--seeds", "1", "--renderings", "nearest", "--image-size", "16", "--work",
+            str(tmp_path)] + [arg for option in ("epochs=1", "width=8", "quality_samples=50",
+                                                 "judge_epochs=1") for arg in ("--option", option)]
+    summary = main(argv)
+    rows = summary["runs"]
+    assert [(r["model"], r["rendering"], r["seed"]) for r in rows] == [
+        ("cgan", "nearest", 1), ("dcgan", "nearest", 1)]
+    for row in rows:
+        assert row["frechet"] > 0 and 0 <= row["near_real_fraction"] <= 1
+        assert 1 <= row["classes_covered"] <= 10 and 1 <= row["independent_classes"] <= 10
+        assert row["epochs"] == row["best_epoch"] == 1
+    assert "independent_agreement" in rows[0] and "independent_agreement" not in rows[1]
+    cgan, dcgan = summary["medians"]
+    assert (cgan["model"], dcgan["model"]) == ("cgan", "dcgan") and "frechet_vs_cgan" not in cgan
+    assert dcgan["frechet_vs_cgan"] == pytest.approx(rows[1]["frechet"] / rows[0]["frechet"])
+    model = tmp_path / "runs" / "epochs=1-width=8-quality_samples=50-judge_epochs=1" / \
+        "nearest-dcgan-1-16px" / "model.keras"
+    written = model.stat().st_mtime_ns
+    assert main(argv)["runs"] == rows and model.stat().st_mtime_ns == written
