@@ -75,13 +75,13 @@ def main(argv=None) -> dict:
                          "accuracy": run.evaluate(test)["accuracy"]}
         row["images"] = len(run.run.splits["train"]) + len(run.run.splits["val"])
         row["forward_seconds"] = _forward_seconds(run, args.repeats)
+        if "cached" in row:
+            row["cached_over_forward"] = row["cached"]["seconds"] / row["forward_seconds"]
         line = f"{backbone:10s} {row['images']} images  forward pass {row['forward_seconds']:.1f} s"
         for name in args.paths:
-            if name == "cached":
-                row["cached_over_forward"] = row["cached"]["seconds"] / row["forward_seconds"]
-            line += (f"  {name} {args.epochs} epochs {row[name]['seconds']:.1f} s"
-                     + (f" ({row['cached_over_forward']:.2f}x)" if name == "cached" else "")
-                     + f" held-out {row[name]['accuracy']:.4f}")
+            ratio = f" ({row['cached_over_forward']:.2f}x)" if name == "cached" else ""
+            line += (f"  {name} {args.epochs} epochs {row[name]['seconds']:.1f} s{ratio} "
+                     f"held-out {row[name]['accuracy']:.4f}")
         rows.append(row)
         print(line, flush=True)
     summary = {"epochs": args.epochs, "rows": rows}

@@ -361,11 +361,12 @@ def fit(model, data, run: Run, stages: list[Stage], *, monitor, callbacks=(),
             state.update(wait=0, stage_best_logs=None, stage_best_epoch=None)
         # Epoch numbers in history.csv run on across stages, even after an early stop.
         offset = state.get("global_epoch", 0) - initial
-        # A substitute's epochs take moments: a line every few epochs, not Keras' progress.
-        if trained is not model:
+        if trained is not model:  # a substitute's epochs take moments: a line every few
             progress = [EpochLines(log, stage.epochs)]
-        else:
-            progress = [EpochLines(log, stage.epochs, every=1)] if epoch_lines else []
+        elif epoch_lines:
+            progress = [EpochLines(log, stage.epochs, every=1)]
+        else:  # Keras' live bar
+            progress = []
         stage_patience = patience if stage.patience is None else stage.patience
         bookkeeping = RunCheckpoint(run, model, state, index, stages, monitors, stage_patience,
                                     offset, clock, log)

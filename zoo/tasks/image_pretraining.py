@@ -55,7 +55,8 @@ class ImagePretrainingTask(Task):
         # Batch and epochs are resolved from the data (zoo.recipes.pretrain_defaults) when not
         # given: a step budget, in batches small enough to give it in minutes.
         "batch_size": Option(None, positive_int, "images per training step, each seen twice "
-                                                 "(default from the data: up to 64)"),
+                                                 f"(default from the data: up to "
+                                                 f"{recipes.PRETRAIN_BATCH[1]})"),
         "lr": Option(3e-3, float, "peak learning rate (warm-up, then cosine decay)"),
         "epochs": Option(None, positive_int, f"training epochs (default from the data: about "
                                              f"{recipes.PRETRAIN_STEPS} optimizer steps in all)"),
