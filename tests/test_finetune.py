@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from zoo import recipes
 from zoo.data.digits import write_digits
 
 BACKBONE = "plain_cnn"  # from the first-party zoo-cnn plugin: 6 convs with BatchNorm
@@ -187,6 +188,8 @@ def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_
     task.log = lambda line: None
     loop.setup(seed=0)
     data = task.load_data()
+    # stage 2's learning rate is resolved from the given --lr
+    assert data.recipe["fine_tune_lr"] == recipes.fine_tune_lr(0.01, len(data.splits["train"]))
     model = task.build_model(data)
     head_stage, tune_stage = task.stages(model, data)
     net = backbone(model)
@@ -343,6 +346,13 @@ def test_frozen_stage_matches_a_logistic_regression_on_the_same_features(trained
     test = sorted((path, int(label.name)) for label in (digits / "test").iterdir()
                   for path in label.glob("*.png"))
     frozen = run.evaluate(digits / "test")["accuracy"]
+    # A pretrained small set resolves stage 2's own epochs, patience and learning rate.
+    resolved = run.config["recipe"]["resolved"]
+    assert (resolved["epochs"], resolved["patience"]) == (recipes.FINE_TUNE_EPOCHS[True],
+                                                          recipes.FINE_TUNE_PATIENCE[True])
+    assert resolved["fine_tune_lr"] == recipes.fine_tune_lr(resolved["lr"],
+                                                            len(run.run.splits["train"]))
+    assert resolved["head_epochs"] == recipes.HEAD_EPOCHS
 
     extractor = feature_extractor(run.load_model())
 

@@ -8,16 +8,21 @@ from zoo.data import write_digits
 from zoo.tasks.image_pretraining import ImagePretrainingTask
 
 
+@pytest.mark.parametrize("pretrained", [False, True])
 @pytest.mark.parametrize("images, batch", [(20, 8), (40, 8), (100, 8), (160, 16), (200, 16),
                                            (320, 32), (5000, 32)])
-def test_image_defaults_give_enough_steps_and_patience_for_small_sets(images, batch):
-    found = recipes.image_defaults(images)
+def test_image_defaults_give_enough_steps_and_patience_for_small_sets(images, batch, pretrained):
+    found = recipes.image_defaults(images, pretrained)
     assert found["batch_size"] == batch  # the largest with 10 steps a pass, else the smallest
     steps = recipes.steps_per_epoch(images, batch, recipes.repeats(images, batch,
                                                                    found["min_steps"]))
     assert steps >= recipes.MIN_STEPS  # an epoch is never a step or two
     small = images < recipes.SMALL_SET
     assert found["epochs"] * steps >= 200 and found["patience"] >= (10 if small else 5)
+    # Only a pretrained run has a frozen stage; from scratch, a small set trains longest.
+    assert ("head_epochs" in found) == pretrained
+    if small and not pretrained:
+        assert found["epochs"] >= recipes.image_defaults(images, True)["epochs"]
 
 
 @pytest.mark.parametrize("count, fraction, expected", [

@@ -26,13 +26,22 @@ MIN_STEPS = 20
 SMALL_SET = 1000
 #: Peak learning rate of stage 1 (and of from-scratch training): small sets, large sets.
 LR = {True: 3e-3, False: 1e-3}
-#: Small sets train 60 epochs with patience 20: with 30 and 10, from-scratch runs on the letters
-#: stopped short of what they could learn (plain_cnn 0.73 against 0.79 held-out, median of 3 seeds).
+#: Small sets train from scratch for 60 epochs with patience 20: with 30 and 10, from-scratch
+#: runs on the letters stopped short of what they could learn (plain_cnn 0.73 against 0.79
+#: held-out, median of 3 seeds).
 EPOCHS = {True: 60, False: 10}
 PATIENCE = {True: 20, False: 5}
-#: Stage 2 (the backbone unfrozen) peaks at this share of stage 1's learning rate: a tenth
-#: left resnet20 several points short on the digits (exploratory runs, docs/architecture.md).
-FINE_TUNE_LR_SCALE = 1 / 3
+#: Stage 2 of a fine-tune (the backbone unfrozen after its head has learnt) starts near where it
+#: ends: a small set fine-tunes for 30 epochs with patience 10 (docs/benchmarks.md, "Few labels
+#: with the defaults").
+FINE_TUNE_EPOCHS = {True: 30, False: 10}
+FINE_TUNE_PATIENCE = {True: 10, False: 5}
+#: Stage 2 (the backbone unfrozen) peaks at this share of stage 1's learning rate: small sets,
+#: large sets. A small set's 30 short epochs must move a backbone whose features may suit it
+#: poorly (digits 5-9 on a base of 0-4): at a third, resnet20 ended 1.5 points under scratch
+#: there, at the full rate level with it (docs/benchmarks.md, "Few labels with the defaults").
+#: Large sets keep a third: a tenth left resnet20 several points short on the digits.
+FINE_TUNE_LR_SCALE = {True: 1.0, False: 1 / 3}
 #: Stage 1 on cached features costs little per epoch: it trains until the validation loss stops
 #: falling for HEAD_PATIENCE epochs, up to HEAD_EPOCHS.
 HEAD_EPOCHS = 100
@@ -58,13 +67,22 @@ def steps_per_epoch(train_images: int, global_batch: int, repeat: int) -> int:
     return max(1, math.ceil(train_images * repeat / global_batch))
 
 
-def image_defaults(train_images: int) -> dict:
+def image_defaults(train_images: int, pretrained: bool) -> dict:
     """The data-dependent defaults of ``zoo finetune`` and ``zoo train`` for an image set of
-    ``train_images`` training images (the validation images already held out)."""
+    ``train_images`` training images (the validation images already held out). ``pretrained``:
+    a frozen stage on cached features, then ``epochs`` and ``patience`` are stage 2's."""
     small = train_images < SMALL_SET
-    return {"batch_size": batch_size(train_images), "lr": LR[small], "epochs": EPOCHS[small],
-            "patience": PATIENCE[small], "min_steps": MIN_STEPS,
-            "head_epochs": HEAD_EPOCHS}
+    epochs, patience = (FINE_TUNE_EPOCHS, FINE_TUNE_PATIENCE) if pretrained else (EPOCHS, PATIENCE)
+    defaults = {"batch_size": batch_size(train_images), "lr": LR[small], "epochs": epochs[small],
+                "patience": patience[small], "min_steps": MIN_STEPS}
+    if pretrained:
+        defaults["head_epochs"] = HEAD_EPOCHS
+    return defaults
+
+
+def fine_tune_lr(lr: float, train_images: int) -> float:
+    """Stage 2's peak learning rate for stage 1's ``lr`` (given or resolved)."""
+    return lr * FINE_TUNE_LR_SCALE[train_images < SMALL_SET]
 
 
 def val_count(class_images: int, fraction: float) -> int:

@@ -92,7 +92,8 @@ class ImageClassificationTask(Task):
         "no_augment": Option(False, bool, "turn augmentation off (the default for "
                                           "from-scratch runs under 16 epochs)"),
         "unfreeze": Option("all", unfreeze, "stage 2: top N backbone layers, all, or none"),
-        "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default --lr / 3)"),
+        "fine_tune_lr": Option(None, float, "stage 2 peak learning rate (default from the "
+                                            "data: --lr for small sets, else --lr / 3)"),
         "fine_tune_epochs": Option(None, non_negative_int,
                                    "stage 2 epochs (default --epochs; 0 skips it)"),
         "class_weight": Option("none", str, "auto weighs classes by inverse frequency",
@@ -102,11 +103,16 @@ class ImageClassificationTask(Task):
                                                  "data: 32, or 16 or 8 for small sets)"),
         "lr": Option(None, float, "peak learning rate (warm-up, then cosine decay) of stage 1 or "
                                   "of training from scratch (default from the data)"),
-        "epochs": Option(None, positive_int, "training epochs (default from the data: 30 for "
-                                             "small sets, else 10)"),
+        "epochs": Option(None, positive_int, f"training epochs, stage 2's when pretrained "
+                                             f"(default from the data: "
+                                             f"{recipes.EPOCHS[True]} from scratch and "
+                                             f"{recipes.FINE_TUNE_EPOCHS[True]} for stage 2 "
+                                             f"on small sets, else {recipes.EPOCHS[False]})"),
         "patience": Option(None, non_negative_int,
-                           "stop a stage after this many epochs without a better validation "
-                           "figure, 0 never (default from the data: 10 for small sets, else 5)"),
+                           f"stop a stage after this many epochs without a better validation "
+                           f"figure, 0 never (default from the data: {recipes.PATIENCE[True]} "
+                           f"from scratch and {recipes.FINE_TUNE_PATIENCE[True]} for stage 2 "
+                           f"on small sets, else {recipes.PATIENCE[False]})"),
         "min_steps": Option(None, positive_int, f"optimizer steps per epoch at least: a small "
                                                 f"set is repeated within an epoch (default "
                                                 f"{recipes.MIN_STEPS})"),
@@ -220,12 +226,14 @@ class ImageClassificationTask(Task):
         :mod:`zoo.recipes`); returns what was resolved. On ``--resume`` nothing is left to
         resolve: the engine restored the run's own values."""
         opts = self.options
-        defaults = recipes.image_defaults(len(folder.splits["train"]))
-        if not self.pretrained:  # no frozen stage
-            defaults.pop("head_epochs")
+        train_images = len(folder.splits["train"])
+        defaults = recipes.image_defaults(train_images, self.pretrained)
         resolved = {name: value for name, value in defaults.items()
                     if name in opts and opts[name] is None}
         opts.update(resolved)
+        if self.pretrained and opts["fine_tune_lr"] is None:  # follows --lr when given
+            opts["fine_tune_lr"] = resolved["fine_tune_lr"] = recipes.fine_tune_lr(
+                opts["lr"], train_images)
         # Short from-scratch runs underfit with augmentation (the figures above); an explicit
         # --augment or --no-augment wins, and --resume keeps the checkpoint's graph.
         if not (self.given & {"augment", "no_augment"} or opts["resume"] or self.pretrained
@@ -373,7 +381,7 @@ class ImageClassificationTask(Task):
         stages = [self._head_stage(model, data)]
         epochs = opts["epochs"] if opts["fine_tune_epochs"] is None else opts["fine_tune_epochs"]
         if epochs > 0 and opts["unfreeze"] != "none":
-            lr = opts["fine_tune_lr"] or opts["lr"] * recipes.FINE_TUNE_LR_SCALE
+            lr = opts["fine_tune_lr"]
 
             def unfreeze_top(model):
                 count = set_trainable_top(backbone(model), opts["unfreeze"])
