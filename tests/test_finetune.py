@@ -86,6 +86,7 @@ def test_the_recipe_reads_the_data_and_an_explicit_option_wins(trained):
     assert config["recipe"]["basis"].startswith(f"{train} training images in 10 classes")
     assert {"batch_size", "patience", "min_steps"} <= set(resolved)
     assert not {"epochs", "lr"} & set(resolved)  # given explicitly: they win
+    assert not {"head_epochs", "fine_tune_lr"} & set(resolved)  # from scratch: one stage
     options = config["options"]
     assert (options["epochs"], options["lr"]) == (6, 0.003)
     assert all(options[name] == value for name, value in resolved.items())
@@ -188,8 +189,8 @@ def test_frozen_stage_keeps_the_backbone_and_fine_tuning_changes_it(digits, tmp_
     task.log = lambda line: None
     loop.setup(seed=0)
     data = task.load_data()
-    # stage 2's learning rate is resolved from the given --lr
-    assert data.recipe["fine_tune_lr"] == recipes.fine_tune_lr(0.01, len(data.splits["train"]))
+    # stage 2's learning rate follows the given --lr: a small set fine-tunes at the full rate
+    assert len(data.splits["train"]) < recipes.SMALL_SET and data.recipe["fine_tune_lr"] == 0.01
     model = task.build_model(data)
     head_stage, tune_stage = task.stages(model, data)
     net = backbone(model)
@@ -301,9 +302,12 @@ def test_cached_and_streaming_stage_1_give_the_same_kind_of_run(trained, digits,
     command = [sys.executable, "-m", "zoo", "finetune", BACKBONE, "--data", str(digits),
                "--weights", str(base), "--image-size", "32", "--head-epochs", "5",
                "--epochs", "3", "--fine-tune-epochs", "2", "--patience", "0",
-               "--feature-cache", feature_cache, "--out", str(out)]
+               "--fine-tune-lr", "0.002", "--feature-cache", feature_cache, "--out", str(out)]
     assert sigkill_after_checkpoint(command, out, epoch=killed_at) >= killed_at
     config = json.loads((out / "config.json").read_text())
+    # a given stage-2 learning rate wins over the recipe's
+    assert config["options"]["fine_tune_lr"] == 0.002
+    assert "fine_tune_lr" not in config["recipe"]["resolved"]
     resumed = _zoo("finetune", BACKBONE, "--data", digits, "--resume", "--out", out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((out / "config.json").read_text()) == config
@@ -350,8 +354,7 @@ def test_frozen_stage_matches_a_logistic_regression_on_the_same_features(trained
     resolved = run.config["recipe"]["resolved"]
     assert (resolved["epochs"], resolved["patience"]) == (recipes.FINE_TUNE_EPOCHS[True],
                                                           recipes.FINE_TUNE_PATIENCE[True])
-    assert resolved["fine_tune_lr"] == recipes.fine_tune_lr(resolved["lr"],
-                                                            len(run.run.splits["train"]))
+    assert resolved["fine_tune_lr"] == resolved["lr"]  # a small set: stage 1's rate
     assert resolved["head_epochs"] == recipes.HEAD_EPOCHS
 
     extractor = feature_extractor(run.load_model())

@@ -21,8 +21,14 @@ def test_image_defaults_give_enough_steps_and_patience_for_small_sets(images, ba
     assert found["epochs"] * steps >= 200 and found["patience"] >= (10 if small else 5)
     # Only a pretrained run has a frozen stage; from scratch, a small set trains longest.
     assert ("head_epochs" in found) == pretrained
-    if small and not pretrained:
-        assert found["epochs"] >= recipes.image_defaults(images, True)["epochs"]
+    if small and not pretrained:  # stage 2 starts from a trained head: shorter
+        assert found["epochs"] > recipes.image_defaults(images, True)["epochs"]
+
+
+@pytest.mark.parametrize("images, scale", [(999, 1.0), (1000, 1 / 3)])
+def test_stage_2_fine_tunes_a_small_set_at_stage_1s_rate_and_a_large_one_at_a_third(images,
+                                                                                   scale):
+    assert recipes.fine_tune_lr(0.003, images) == pytest.approx(0.003 * scale)
 
 
 @pytest.mark.parametrize("count, fraction, expected", [
