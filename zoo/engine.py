@@ -56,8 +56,8 @@ def train(task: Task, log: Callable[[str], None] = print) -> Run:
         data = returned(task, "load_data", task.load_data(), TaskData, "a zoo.tasks.TaskData")
         if data.recipe:
             log(f"Recipe for {data.recipe_basis or 'this data'}: " +
-                ", ".join(f"{k.replace('_', '-')} {v:g}" if isinstance(v, float)
-                          else f"{k.replace('_', '-')} {v}" for k, v in data.recipe.items()) +
+                ", ".join(f"{k.replace('_', '-')} {format(v, 'g') if isinstance(v, float) else v}"
+                          for k, v in data.recipe.items()) +
                 " (an option you pass wins)")
         log(distribute.describe(task.strategy, opts["batch_size"]))
         with training_lock(run.make()):  # `zoo runs` shows the run as training meanwhile

@@ -252,9 +252,10 @@ class TaskData:
     order for classification tasks (written to labels.json; None for a regressor or a
     generator). ``info`` goes to config.json's ``data`` (path, counts, ...). ``splits`` is
     written to splits.json when not None. ``recipe`` lists the options whose defaults the task
-    resolved from the data (name -> value, already in ``task.options``) and ``recipe_basis`` says
-    from what (``"40 training images in 4 classes"``): the engine logs them in one line and
-    stores them in config.json, and ``--resume`` reads them back. ``preprocessor`` is filled in
+    resolved from the data (name -> value, already in ``task.options``; :meth:`Task.fill_defaults`
+    sets both) and ``recipe_basis`` says from what (``"40 training images in 4 classes"``): the
+    engine logs them in one line and stores them in config.json, and ``--resume`` reads them
+    back. ``preprocessor`` is filled in
     by the engine from :meth:`Task.fit_preprocessor`. A task that needs more (raw arrays,
     vocabularies) subclasses TaskData and adds fields.
     """
@@ -339,6 +340,14 @@ class Task:
                 raise ZooError(f"task {cls.name or cls.__name__} has no option "
                                f"--{cli_name(name)}{hint}")
             resolved[name] = known[name].convert(name, value)
+        return resolved
+
+    def fill_defaults(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """Set the options still at None to ``defaults`` (a recipe read from the data) and
+        return those it set: what goes in ``TaskData.recipe``. A given option keeps its value."""
+        resolved = {name: value for name, value in defaults.items()
+                    if name in self.options and self.options[name] is None}
+        self.options.update(resolved)
         return resolved
 
     @property

@@ -227,13 +227,10 @@ class ImageClassificationTask(Task):
         resolve: the engine restored the run's own values."""
         opts = self.options
         train_images = len(folder.splits["train"])
-        defaults = recipes.image_defaults(train_images, self.pretrained)
-        resolved = {name: value for name, value in defaults.items()
-                    if name in opts and opts[name] is None}
-        opts.update(resolved)
-        if self.pretrained and opts["fine_tune_lr"] is None:  # follows --lr when given
-            opts["fine_tune_lr"] = resolved["fine_tune_lr"] = recipes.fine_tune_lr(
-                opts["lr"], train_images)
+        resolved = self.fill_defaults(recipes.image_defaults(train_images, self.pretrained))
+        if self.pretrained:  # after --lr, which it follows when given
+            resolved.update(self.fill_defaults(
+                {"fine_tune_lr": recipes.fine_tune_lr(opts["lr"], train_images)}))
         # Short from-scratch runs underfit with augmentation (the figures above); an explicit
         # --augment or --no-augment wins, and --resume keeps the checkpoint's graph.
         if not (self.given & {"augment", "no_augment"} or opts["resume"] or self.pretrained

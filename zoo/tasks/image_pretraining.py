@@ -119,9 +119,7 @@ class ImagePretrainingTask(Task):
         for line in folder.report():
             self.log(line)
         train, val = folder.splits["train"], folder.splits["val"]
-        defaults = recipes.pretrain_defaults(len(train))
-        resolved = {name: value for name, value in defaults.items() if opts[name] is None}
-        opts.update(resolved)
+        resolved = self.fill_defaults(recipes.pretrain_defaults(len(train)))
         if len(train) < MIN_IMAGES:
             raise ZooError(f"{folder.root} has {len(train)} training images; contrastive "
                            f"pretraining needs at least {MIN_IMAGES} (a few thousand help)")

@@ -193,10 +193,7 @@ class TextClassificationTask(Task):
         for split, per_class in counts.items():
             self.log(f"{split}: {sum(per_class.values())} texts")
         stats = recipe.text_statistics(texts[parts["train"]])
-        resolved = {name: value
-                    for name, value in recipe.text_defaults(stats, opts["batch_size"]).items()
-                    if opts[name] is None}
-        opts.update(resolved)
+        resolved = self.fill_defaults(recipe.text_defaults(stats, opts["batch_size"]))
         return TaskData(
             train=dataset(parts["train"], shuffle=True), val=dataset(parts["val"]),
             test=dataset(parts["test"]) if len(parts["test"]) else None, classes=classes,
